@@ -1,0 +1,28 @@
+"""Meta-learning algorithms behind one interface (`MetaLearner`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from maml_studio.algorithms.anil import ANIL
+from maml_studio.algorithms.base import MetaLearner
+from maml_studio.algorithms.maml import MAML
+from maml_studio.algorithms.metasgd import MetaSGD
+from maml_studio.algorithms.pretrained import Pretrained
+from maml_studio.algorithms.reptile import Reptile
+from maml_studio.config import AlgorithmConfig
+from maml_studio.losses import LossFn
+from maml_studio.model import MLP
+
+__all__ = ["ALGORITHM_CLASSES", "MetaLearner", "Pretrained", "build_learner"]
+
+ALGORITHM_CLASSES: dict[str, type[MetaLearner]] = {
+    "maml": MAML, "fomaml": MAML, "reptile": Reptile, "metasgd": MetaSGD, "anil": ANIL,
+    "pretrained": Pretrained,
+}
+
+
+def build_learner(name: str, model: MLP, loss_fn: LossFn, config: AlgorithmConfig) -> MetaLearner:
+    if name == "fomaml":
+        config = dataclasses.replace(config, first_order=True)
+    return ALGORITHM_CLASSES[name](model, loss_fn, config)

@@ -1,0 +1,179 @@
+"""``maml-studio bench``: meta-training speed and memory on the paper's sine set-up.
+
+Measures, in one run and one thread, meta-iterations per second of the real
+trainer (eager and compiled) for second- and first-order MAML, and of a plain
+per-task loop written here as the yardstick every MAML tutorial starts from;
+and the peak memory of one meta-step for 1, 5 and 10 inner steps.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from maml_studio import __version__
+from maml_studio.config import ExperimentConfig
+from maml_studio.experiment import Experiment, seed_stream
+from maml_studio.training import Finished, Progress, Trainer
+
+
+def paper_sine_config(first_order: bool = False, inner_steps: int = 1) -> ExperimentConfig:
+    config = ExperimentConfig()  # the defaults are the paper's sine set-up
+    config.algorithm.first_order = first_order
+    config.algorithm.inner_steps = inner_steps
+    config.training.train_baseline = False
+    config.training.threads = 1
+    config.training.iterations = 10_000_000
+    config.training.validate_every = 10_000_000
+    return config
+
+
+def trainer_rate(config: ExperimentConfig, seconds: float, log: Callable[[str], None]) -> dict:
+    """Iterations per second of `Trainer.run` once warmed up (after compiling, if asked)."""
+    trainer = Trainer(config, progress_interval=0.25)
+    rates: list[float] = []
+    started = None
+    compile_seconds = None
+    for event in trainer.run():
+        if isinstance(event, Progress):
+            if started is None:
+                started = time.perf_counter()
+            elif event.iterations_per_second > 0:
+                rates.append(event.iterations_per_second)
+            if time.perf_counter() - started >= seconds:
+                trainer.stop()
+        elif isinstance(event, Finished):
+            break
+    if trainer.compile_seconds is not None:
+        compile_seconds = trainer.compile_seconds
+    return {"it_per_s": statistics.median(rates) if rates else 0.0,
+            "samples": len(rates), "compile_s": compile_seconds}
+
+
+def per_task_loop_rate(config: ExperimentConfig, seconds: float) -> float:
+    """A plain loop over tasks with `torch.autograd.grad`, the textbook MAML implementation."""
+    torch.set_num_threads(1)
+    experiment = Experiment.from_config(config)
+    model, alg = experiment.model, config.algorithm
+    params = [p.requires_grad_() for p in model.init_params(seed_stream(0, "init")).values()]
+    names = list(model.shapes())
+    optimizer = torch.optim.Adam(params, lr=config.training.outer_lr)
+    generator = seed_stream(0, "data")
+
+    def step() -> None:
+        batch = experiment.family.sample(config.training.meta_batch_size, alg.support_size,
+                                         alg.query_size, generator)
+        total = 0.0
+        for t in range(batch.num_tasks):
+            fast = dict(zip(names, params, strict=True))
+            for _ in range(alg.inner_steps):
+                loss = ((model.forward(fast, batch.support_x[t]) - batch.support_y[t]) ** 2).mean()
+                grads = torch.autograd.grad(loss, list(fast.values()),
+                                            create_graph=not alg.first_order)
+                fast = {n: w - alg.inner_lr * g for (n, w), g in zip(fast.items(), grads, strict=True)}
+            total = total + ((model.forward(fast, batch.query_x[t]) - batch.query_y[t]) ** 2).mean()
+        optimizer.zero_grad()
+        (total / batch.num_tasks).backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        step()
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def peak_memory_mb(inner_steps: int, first_order: bool = False) -> float:
+    """Peak memory allocated by one meta-gradient, from the profiler's allocation events."""
+    config = paper_sine_config(first_order, inner_steps)
+    experiment = Experiment.from_config(config)
+    state = experiment.learner.init_state(seed_stream(0, "init"))
+    batch = experiment.family.sample(25, 10, 10, seed_stream(0, "data"))
+    args = (state, batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+    experiment.learner.meta_gradient(*args)
+    if torch.cuda.is_available() and state[next(iter(state))].is_cuda:  # pragma: no cover
+        torch.cuda.reset_peak_memory_stats()
+        experiment.learner.meta_gradient(*args)
+        return torch.cuda.max_memory_allocated() / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = experiment.learner.meta_gradient(*args)
+        del result
+    events = sorted((e for e in prof.events() if e.cpu_memory_usage),
+                    key=lambda e: e.time_range.start)
+    live = peak = 0
+    for event in events:
+        live += event.cpu_memory_usage
+        peak = max(peak, live)
+    return peak / 2**20
+
+
+def run_bench(seconds: float = 3.0, compile: bool = True,
+              log: Callable[[str], None] = lambda message: None) -> dict:
+    report: dict = {
+        "setup": "sine (Finn 2017): MLP 1-40-40-1 ReLU, 25 tasks × (10 support + 10 query), "
+                 "1 inner step, Adam; one thread",
+        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                    "maml_studio": __version__, "processor": platform.machine(),
+                    "cores": os.cpu_count()},
+        "speed": {},
+        "memory_mb": {},
+    }
+    for label, first_order in (("second_order", False), ("first_order", True)):
+        row = {}
+        log(f"{label}: plain per-task loop …")
+        row["per_task_loop"] = per_task_loop_rate(paper_sine_config(first_order), seconds)
+        log(f"{label}: engine, eager …")
+        eager = paper_sine_config(first_order)
+        eager.training.compile = "off"
+        row["engine_eager"] = trainer_rate(eager, seconds, log)["it_per_s"]
+        if compile:
+            log(f"{label}: engine, compiled (first compile can take ~30 s) …")
+            compiled = paper_sine_config(first_order)
+            compiled.training.compile = "wait"
+            result = trainer_rate(compiled, seconds, log)
+            row["engine_compiled"] = result["it_per_s"]
+            row["compile_seconds"] = result["compile_s"]
+        best = max(row.get("engine_compiled") or 0.0, row["engine_eager"])
+        row["speedup_vs_loop"] = best / row["per_task_loop"] if row["per_task_loop"] else None
+        report["speed"][label] = row
+    best_second_order = max(report["speed"]["second_order"].get("engine_compiled") or 0.0,
+                            report["speed"]["second_order"]["engine_eager"])
+    report["paper_budget_70000_iterations_s"] = 70000 / best_second_order if best_second_order else None
+    for steps in (1, 5, 10):
+        log(f"memory: {steps} inner step(s) …")
+        report["memory_mb"][f"second_order_{steps}_steps"] = peak_memory_mb(steps)
+        report["memory_mb"][f"first_order_{steps}_steps"] = peak_memory_mb(steps, first_order=True)
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"MAML Studio {report['machine']['maml_studio']} bench, torch "
+             f"{report['machine']['torch']}", report["setup"], ""]
+    lines.append(f"{'meta-iterations/s':<22}{'per-task loop':>15}{'engine eager':>15}"
+                 f"{'engine compiled':>17}{'speed-up':>10}")
+    for label, row in report["speed"].items():
+        compiled = row.get("engine_compiled")
+        speedup = row["speedup_vs_loop"]
+        lines.append(
+            f"{label.replace('_', '-'):<22}{row['per_task_loop']:>15.1f}{row['engine_eager']:>15.1f}"
+            f"{(f'{compiled:.1f}' if compiled else 'skipped'):>17}"
+            f"{(f'{speedup:.1f}x' if speedup else '-'):>10}")
+        if row.get("compile_seconds") is not None:
+            lines.append(f"{'':<22}(compile took {row['compile_seconds']:.1f} s)")
+    budget = report.get("paper_budget_70000_iterations_s")
+    if budget:
+        lines.append(f"\nthe paper's 70 000 iterations would take {budget:.0f} s "
+                     f"({budget / 60:.1f} min) at the best second-order rate")
+    lines.append("\npeak memory of one meta-gradient (MB):")
+    for key, value in report["memory_mb"].items():
+        lines.append(f"  {key.replace('_', ' '):<28}{value:8.2f}")
+    return "\n".join(lines)

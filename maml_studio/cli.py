@@ -1,0 +1,334 @@
+"""The ``maml-studio`` command: gui, train, eval, adapt, bench, families.
+
+This interface is a contract other tools rely on; keep it stable. Every
+failure is one clear line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from maml_studio import __version__
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A user mistake reported as one line."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into a pager or `head` that closed early
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # every expected failure type carries a user-facing message
+        from maml_studio.checkpoint import CheckpointError
+        from maml_studio.config import ConfigError
+        from maml_studio.pointsets import PointFileError
+
+        if isinstance(exc, UsageError | ConfigError | CheckpointError | PointFileError | OSError):
+            print(f"maml-studio {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="maml-studio",
+        description="Meta-learning workbench: train, evaluate and explore MAML and friends.",
+    )
+    parser.add_argument("--version", action="version", version=f"maml-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the desktop app (the default command)")
+    source = gui.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="start from a bundled preset")
+    source.add_argument("--config", type=Path, help="start from a config file (TOML or JSON)")
+    source.add_argument("--open", type=Path, dest="open_file",
+                        help="open a checkpoint or session file")
+    gui.add_argument("--autostart", action="store_true", help="start training at once")
+    gui.set_defaults(handler=_run_gui)
+
+    train = sub.add_parser("train", help="meta-train from a preset or config, write a checkpoint")
+    _add_config_source(train, required=True)
+    train.add_argument("--iterations", type=int, help="override training.iterations")
+    train.add_argument("--seed", type=int, help="override training.seed")
+    train.add_argument("--device", help="override training.device (auto, cpu, cuda, mps)")
+    train.add_argument("--compile", choices=("auto", "off", "wait"), help="override training.compile")
+    train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_run_train)
+
+    ev = sub.add_parser("eval", help="the paper's evaluation protocol on fresh tasks")
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--shots", type=int, help="support points per task (default: the training K)")
+    ev.add_argument("--steps", default="0,1,5,10", help="comma-separated step counts")
+    ev.add_argument("--tasks", type=int, default=600)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--query-points", type=int, default=100, help="query points per task")
+    ev.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(handler=_run_eval)
+
+    ad = sub.add_parser("adapt", help="adapt to your own support points and write predictions")
+    ad.add_argument("checkpoint", type=Path)
+    ad.add_argument("--support", type=Path, required=True, help="CSV (one task) or NPZ (many)")
+    ad.add_argument("--steps", type=int, required=True)
+    ad.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
+    ad.add_argument("--query", type=Path, help="inputs to predict at (default: 200-point grid)")
+    ad.add_argument("--model", choices=("maml", "pretrained"), default="maml")
+    ad.add_argument("--out", type=Path, required=True)
+    ad.set_defaults(handler=_run_adapt)
+
+    bench = sub.add_parser("bench", help="measure meta-training speed and memory")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--seconds", type=float, default=3.0, help="timing budget per measurement")
+    bench.add_argument("--no-compile", action="store_true", help="skip the compiled measurement")
+    bench.set_defaults(handler=_run_bench)
+
+    fam = sub.add_parser("families", help="list the task families and their parameters")
+    fam.add_argument("--json", action="store_true")
+    fam.set_defaults(handler=_run_families)
+
+    presets = sub.add_parser("presets", help="list the bundled presets")
+    presets.set_defaults(handler=_run_presets)
+    return parser
+
+
+def _add_config_source(parser: argparse.ArgumentParser, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--preset", help="a bundled preset (see `maml-studio presets`)")
+    group.add_argument("--config", type=Path, help="a config file (TOML or JSON)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, e.g. --set algorithm.inner_lr=0.02")
+
+
+def _load_config(args):
+    from maml_studio.config import load_config, load_preset
+
+    config = load_preset(args.preset) if args.preset else load_config(args.config)
+    for assignment in args.set:
+        config.set_from_string(assignment)
+    for key, value in (("training.iterations", getattr(args, "iterations", None)),
+                       ("training.seed", getattr(args, "seed", None)),
+                       ("training.device", getattr(args, "device", None)),
+                       ("training.compile", getattr(args, "compile", None))):
+        if value is not None:
+            config.set(key, value)
+    config.check()
+    return config
+
+
+# -- gui ------------------------------------------------------------------------------------------
+def _run_gui(args) -> int:
+    try:
+        from maml_studio.gui.app import run_app
+    except ImportError as exc:
+        raise UsageError(f"the desktop app cannot start: {exc}") from None
+    return run_app(preset=args.preset, config=args.config, open_file=args.open_file,
+                   autostart=args.autostart)
+
+
+# -- train ----------------------------------------------------------------------------------------
+def _run_train(args) -> int:
+    from maml_studio.checkpoint import Checkpoint, save_checkpoint
+    from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
+
+    config = _load_config(args)
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; give a file name")
+    trainer = Trainer(config)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.training.iterations, unit="it", dynamic_ncols=True,
+                   file=sys.stderr, smoothing=0.1)
+    interrupted = 0
+
+    def on_interrupt(signum, frame):
+        nonlocal interrupted
+        interrupted += 1
+        if interrupted > 1:
+            raise KeyboardInterrupt
+        trainer.stop()
+        _say(bar, "stopping after this step and saving (Ctrl-C again to quit without saving)")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    finished = None
+    postfix: dict[str, str] = {}
+    try:
+        for event in trainer.run():
+            if isinstance(event, Progress) and bar is not None:
+                bar.update(event.iteration - bar.n)
+                postfix["loss"] = f"{event.train_loss:.3f}"
+                bar.set_postfix(postfix, refresh=False)
+            elif isinstance(event, Validation):
+                postfix["val after"] = f"{event.after:.3f}"
+                if event.baseline_after is not None:
+                    postfix["baseline"] = f"{event.baseline_after:.3f}"
+            elif isinstance(event, CompileStatus) and event.status != "off":
+                _say(bar, f"compile: {event.message}")
+            elif isinstance(event, Finished):
+                finished = event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
+    snapshot = trainer.snapshot()
+    save_checkpoint(Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history),
+                    args.out)
+    print(f"{finished.message}\nwrote {args.out}", file=sys.stderr)
+    if finished.status == "diverged":
+        return 1
+    return EXIT_INTERRUPTED if finished.status == "stopped" else 0
+
+
+def _say(bar, message: str) -> None:
+    if bar is not None:
+        bar.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr)
+
+
+# -- eval -----------------------------------------------------------------------------------------
+def _run_eval(args) -> int:
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.evaluation import evaluate
+
+    try:
+        steps = [int(s) for s in args.steps.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--steps expects comma-separated integers, got '{args.steps}'") from None
+    if not steps or min(steps) < 0 or max(steps) > 10000:
+        raise UsageError("--steps must list step counts between 0 and 10000")
+    for name in ("shots", "tasks", "query_points"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+    _engine_threads()
+    checkpoint = load_checkpoint(args.checkpoint)
+    results = evaluate(checkpoint, shots=args.shots, steps=steps, tasks=args.tasks, seed=args.seed,
+                       query_points=args.query_points, lr=args.lr)
+    shots = args.shots or checkpoint.config.algorithm.support_size
+    if args.json:
+        print(json.dumps({
+            "checkpoint": str(args.checkpoint), "family": checkpoint.config.task.family,
+            "shots": shots, "tasks": args.tasks, "seed": args.seed, "metric": "mse",
+            "results": {name: [{"step": s.step, "mean": s.mean, "ci95": s.ci95} for s in scores]
+                        for name, scores in results.items()},
+        }, indent=2))
+        return 0
+    print(f"{checkpoint.config.task.family}, {shots}-shot, {args.tasks} tasks: "
+          f"query MSE (mean ± 95% interval) after each step")
+    header = "model".ljust(12) + "".join(f"{'step ' + str(s):>18}" for s in steps)
+    print(header)
+    for name, scores in results.items():
+        print(name.ljust(12) + "".join(f"{f'{s.mean:.3f} ± {s.ci95:.3f}':>18}" for s in scores))
+    return 0
+
+
+# -- adapt ----------------------------------------------------------------------------------------
+def _run_adapt(args) -> int:
+    import torch
+
+    from maml_studio.adaptation import adapt_and_predict
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.pointsets import read_points, write_predictions
+
+    if args.steps < 0 or args.steps > 100000:
+        raise UsageError(f"--steps must be between 0 and 100000, got {args.steps}")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+    _engine_threads()
+    checkpoint = load_checkpoint(args.checkpoint)
+    experiment = checkpoint.experiment()
+    family = experiment.family
+    if args.model == "pretrained":
+        if checkpoint.baseline_state is None:
+            raise UsageError(f"{args.checkpoint} holds no pretrained baseline (trained without it)")
+        learner, state = experiment.baseline, checkpoint.baseline_state
+    else:
+        learner, state = experiment.learner, checkpoint.state
+    support = read_points(args.support, family.dim_in, family.dim_out, need_y=True)
+    if args.query is not None:
+        query_x = read_points(args.query, family.dim_in, family.dim_out, need_y=False).x
+        if query_x.shape[0] != support.x.shape[0]:
+            raise UsageError(f"{args.query}: {query_x.shape[0]} tasks, the support file has "
+                             f"{support.x.shape[0]}")
+    elif family.dim_in == 1:
+        query_x = family.grid(200).expand(support.x.shape[0], 200, 1)
+    else:
+        raise UsageError(f"the '{family.name}' family has {family.dim_in}-D inputs: give --query")
+    result = adapt_and_predict(learner, state, support.x, support.y, query_x, args.steps, lr=args.lr)
+    if result.diverged_at is not None:
+        raise UsageError(f"adaptation diverged at step {result.diverged_at} "
+                         f"(the inner step size is too large); try a smaller --lr")
+    write_predictions(args.out, query_x, result.predictions[-1].to(torch.float32), support.is_npz)
+    print(f"wrote predictions after {args.steps} steps to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _engine_threads() -> None:
+    import torch
+
+    from maml_studio.devices import training_threads
+
+    torch.set_num_threads(training_threads(0))
+
+
+# -- bench, families, presets -----------------------------------------------------------------------
+def _run_bench(args) -> int:
+    from maml_studio.bench import format_report, run_bench
+
+    report = run_bench(seconds=args.seconds, compile=not args.no_compile,
+                       log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _run_families(args) -> int:
+    from maml_studio.tasks import family_summaries
+
+    summaries = family_summaries()
+    if args.json:
+        print(json.dumps(summaries, indent=2, ensure_ascii=False))
+        return 0
+    for info in summaries:
+        dims = f"{info['dim_in']} → {info['dim_out']}"
+        print(f"{info['name']}  ({info['title']}, {info['kind']}, {dims}, "
+              f"x in [{info['x_range'][0]:g}, {info['x_range'][1]:g}])")
+        print(f"    {info['description']}")
+        for pname, p in info["parameters"].items():
+            print(f"    {pname:<22} {p['symbol']:<4} [{p['range'][0]:g}, {p['range'][1]:g}]  "
+                  f"{p['description']}")
+        if "members" in info:
+            print(f"    members: {', '.join(info['members'])}")
+    return 0
+
+
+def _run_presets(args) -> int:
+    from maml_studio.config import load_preset
+    from maml_studio.resources import preset_names
+
+    for name in preset_names():
+        cfg = load_preset(name)
+        print(f"{name:<18} {cfg.task.family:<11} {cfg.algorithm.name:<8} "
+              f"{cfg.training.iterations:>7} iterations")
+    return 0

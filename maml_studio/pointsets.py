@@ -1,0 +1,126 @@
+"""Reading and writing users' point sets: CSV for one task, NPZ for many.
+
+CSV columns are ``x`` or ``x1..xd`` followed by ``y`` or ``y1..ym`` (the ``y``
+columns are optional for query files). NPZ files hold ``x [T, N, d]`` and,
+for support sets, ``y [T, N, m]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maml_studio.checkpoint import atomic_write_bytes
+
+
+class PointFileError(ValueError):
+    """A point file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class PointSet:
+    x: torch.Tensor  # [T, N, d]
+    y: torch.Tensor | None  # [T, N, m]
+    is_npz: bool
+
+
+def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool) -> PointSet:
+    path = Path(path)
+    if not path.is_file():
+        raise PointFileError(f"{path}: no such file")
+    if path.suffix.lower() == ".npz":
+        x, y = _read_npz(path, need_y)
+        is_npz = True
+    else:
+        x, y = _read_csv(path, need_y)
+        is_npz = False
+    if x.shape[-1] != dim_in:
+        raise PointFileError(f"{path}: inputs have {x.shape[-1]} dimension(s), the model takes {dim_in}")
+    if y is not None and y.shape[-1] != dim_out:
+        raise PointFileError(f"{path}: targets have {y.shape[-1]} dimension(s), the model gives {dim_out}")
+    if y is not None and y.shape[:2] != x.shape[:2]:
+        raise PointFileError(f"{path}: x has shape {tuple(x.shape)} but y has {tuple(y.shape)}")
+    if not torch.isfinite(x).all() or (y is not None and not torch.isfinite(y).all()):
+        raise PointFileError(f"{path}: contains NaN or infinite values")
+    return PointSet(x, y, is_npz)
+
+
+def _read_npz(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise PointFileError(f"{path}: not a readable NPZ file ({exc})") from None
+    if "x" not in arrays or (need_y and "y" not in arrays):
+        wanted = "'x' and 'y'" if need_y else "'x'"
+        raise PointFileError(f"{path}: needs arrays {wanted}, found {sorted(arrays)}")
+    tensors = {}
+    for key in ("x", "y"):
+        if key not in arrays:
+            continue
+        array = arrays[key]
+        if array.ndim != 3 or not np.issubdtype(array.dtype, np.number):
+            raise PointFileError(
+                f"{path}: '{key}' must be numeric [tasks, points, dim], got {array.dtype} {array.shape}")
+        tensors[key] = torch.from_numpy(array.astype(np.float32))
+    return tensors["x"], tensors.get("y") if need_y else None
+
+
+_COLUMN = re.compile(r"^([xy])(\d*)$")
+
+
+def _read_csv(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PointFileError(f"{path}: cannot read ({exc})") from None
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise PointFileError(f"{path}: empty file; expected a header such as 'x,y'")
+    header = [cell.strip().lower() for cell in rows[0]]
+    kinds = [_COLUMN.match(h) for h in header]
+    if not all(kinds) or not header or kinds[0].group(1) != "x":
+        raise PointFileError(
+            f"{path}: header must be x or x1..xd, then y or y1..ym; got {','.join(rows[0])}")
+    x_cols = [i for i, m in enumerate(kinds) if m.group(1) == "x"]
+    y_cols = [i for i, m in enumerate(kinds) if m.group(1) == "y"]
+    if need_y and not y_cols:
+        raise PointFileError(f"{path}: support points need y columns; header is {','.join(rows[0])}")
+    values = []
+    for line_number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise PointFileError(f"{path}, line {line_number}: {len(row)} values, header has {len(header)}")
+        try:
+            values.append([float(cell) for cell in row])
+        except ValueError:
+            raise PointFileError(f"{path}, line {line_number}: not a number in {row}") from None
+    table = torch.tensor(values, dtype=torch.float32).reshape(len(values), len(header))
+    x = table[:, x_cols].unsqueeze(0)
+    y = table[:, y_cols].unsqueeze(0) if y_cols and need_y else None
+    return x, y
+
+
+def write_predictions(path: str | Path, x: torch.Tensor, y: torch.Tensor, as_npz: bool) -> None:
+    """Predictions ``y [T, Q, m]`` at ``x [T, Q, d]``: NPZ with array 'y' (and 'x'), or CSV."""
+    path = Path(path)
+    if as_npz or path.suffix.lower() == ".npz":
+        buffer = io.BytesIO()
+        np.savez(buffer, x=x.numpy(), y=y.numpy())
+        atomic_write_bytes(path, buffer.getvalue())
+        return
+    d, m = x.shape[-1], y.shape[-1]
+    names = (["x"] if d == 1 else [f"x{i + 1}" for i in range(d)]) + \
+            (["y"] if m == 1 else [f"y{i + 1}" for i in range(m)])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    for row in torch.cat([x[0], y[0]], dim=-1).tolist():
+        writer.writerow([f"{v:.7g}" for v in row])
+    atomic_write_bytes(path, out.getvalue().encode("utf-8"))

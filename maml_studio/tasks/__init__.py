@@ -1,0 +1,77 @@
+"""Task families and their registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from maml_studio.config import ConfigError, TaskConfig
+from maml_studio.tasks.base import ParamSpec, TaskBatch, TaskFamily, generator_for
+from maml_studio.tasks.linear import LinearRegression
+from maml_studio.tasks.mixture import Mixture
+from maml_studio.tasks.regression import REGRESSION_1D
+
+__all__ = [
+    "FAMILY_NAMES", "ParamSpec", "TaskBatch", "TaskFamily", "build_family", "family_summaries",
+    "generator_for",
+]
+
+SIMPLE_FAMILIES: dict[str, type[TaskFamily]] = {cls.name: cls for cls in REGRESSION_1D}
+MULTIMODAL_DEFAULT = ["sine", "line", "quadratic", "tanh", "absolute"]
+
+MIXTURES: dict[str, tuple[str, str, list[str] | None]] = {
+    "sine_line": ("Sine or line", "Half the tasks are sines, half lines (Probabilistic MAML).",
+                  ["sine", "line"]),
+    "multimodal": ("Multimodal", "Tasks from a chosen set of families, sampled uniformly "
+                   "(Multimodal MAML); task.members picks the set.", None),
+}
+
+FAMILY_NAMES: tuple[str, ...] = (*SIMPLE_FAMILIES, *MIXTURES, LinearRegression.name)
+
+
+def build_family(config: TaskConfig) -> TaskFamily:
+    """The task family a config describes; raises `ConfigError` naming the bad field."""
+    name = config.family
+    builder: Callable[[TaskConfig], TaskFamily] | None
+    if name in SIMPLE_FAMILIES:
+        builder = _simple
+    elif name in MIXTURES:
+        builder = _mixture
+    elif name == LinearRegression.name:
+        builder = _linear
+    else:
+        raise ConfigError(f"task.family: unknown family '{name}' (available: {', '.join(FAMILY_NAMES)})")
+    if name != "multimodal" and config.members:
+        raise ConfigError("task.members: only the 'multimodal' family takes members")
+    if name != LinearRegression.name and (config.dim_in or config.dim_out):
+        raise ConfigError("task.dim_in/dim_out: only the 'linear' family takes dimensions")
+    return builder(config)
+
+
+def _simple(config: TaskConfig) -> TaskFamily:
+    return SIMPLE_FAMILIES[config.family](config.ranges, config.x_range or None, config.noise_std)
+
+
+def _mixture(config: TaskConfig) -> TaskFamily:
+    title, description, fixed = MIXTURES[config.family]
+    names = fixed or config.members or MULTIMODAL_DEFAULT
+    unknown = [n for n in names if n not in SIMPLE_FAMILIES]
+    if unknown:
+        raise ConfigError(
+            f"task.members: unknown or unmixable families {unknown} "
+            f"(choose from: {', '.join(SIMPLE_FAMILIES)})"
+        )
+    if len(set(names)) != len(names):
+        raise ConfigError(f"task.members: each family at most once, got {names}")
+    family = Mixture([SIMPLE_FAMILIES[n]() for n in names], config.ranges,
+                     config.x_range or None, config.noise_std)
+    family.name, family.title, family.description = config.family, title, description
+    return family
+
+
+def _linear(config: TaskConfig) -> TaskFamily:
+    return LinearRegression(config.dim_in or 10, config.dim_out or 1, config.ranges,
+                            config.x_range or None, config.noise_std)
+
+
+def family_summaries() -> list[dict]:
+    return [build_family(TaskConfig(family=name)).summary() for name in FAMILY_NAMES]

@@ -1,0 +1,309 @@
+"""The meta-training loop: a generator of progress events that another thread can steer.
+
+``Trainer.run()`` yields `Progress` (throttled by time), `Validation`,
+`CompileStatus` and one final `Finished`. `pause`, `resume` and `stop` may be
+called from any thread and are honoured between meta-steps; `snapshot`
+returns a detached CPU copy of the current parameters at any time.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from maml_studio.compilation import BackgroundCompiler
+from maml_studio.config import ExperimentConfig
+from maml_studio.devices import resolve_device, training_threads
+from maml_studio.experiment import Experiment, seed_stream
+from maml_studio.history import History
+from maml_studio.model import Params
+from maml_studio.tasks import TaskBatch
+
+SAMPLE_CHUNK = 64  # meta-batches sampled at once; fixed, so a seed gives the same batches
+
+
+@dataclass(frozen=True)
+class Progress:
+    iteration: int  # meta-iterations completed
+    total: int
+    train_loss: float
+    baseline_loss: float | None
+    iterations_per_second: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Validation:
+    iteration: int
+    before: float  # query loss of the meta-learned initialisation, no adaptation
+    after: float  # query loss after test_inner_steps adaptation steps
+    baseline_before: float | None
+    baseline_after: float | None
+
+
+@dataclass(frozen=True)
+class CompileStatus:
+    status: str  # "compiling", "ready", "failed" or "off"
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    status: str  # "completed", "stopped" or "diverged"
+    iteration: int
+    message: str
+
+
+Event = Progress | Validation | CompileStatus | Finished
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        state: Params | None = None,
+        baseline_state: Params | None = None,
+        history: History | None = None,
+        progress_interval: float = 0.05,
+    ) -> None:
+        self.config = config
+        self.experiment = Experiment.from_config(config)
+        self.device = resolve_device(config.training.device)
+        self.history = history or History()
+        self.progress_interval = progress_interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+
+        init = seed_stream(config.training.seed, "init")
+        state = state if state is not None else self.experiment.learner.init_state(init)
+        self.state = {k: v.detach().to(self.device).clone() for k, v in state.items()}
+        self.baseline_state: Params | None = None
+        if config.training.train_baseline:
+            base = baseline_state if baseline_state is not None else \
+                self.experiment.baseline.init_state(seed_stream(config.training.seed, "baseline"))
+            self.baseline_state = {k: v.detach().to(self.device).clone() for k, v in base.items()}
+        self.compile_seconds: float | None = None
+
+    # -- steering from other threads ------------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def snapshot(self) -> dict[str, Params | None]:
+        """Detached CPU copies of the meta-learned and baseline parameters."""
+        with self._lock:
+            return {
+                "state": {k: v.detach().cpu().clone() for k, v in self.state.items()},
+                "baseline": None if self.baseline_state is None else
+                {k: v.detach().cpu().clone() for k, v in self.baseline_state.items()},
+            }
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        cfg = self.config.training
+        torch.set_num_threads(training_threads(cfg.threads))
+        learners = [(self.experiment.learner, self.state)]
+        if self.baseline_state is not None:
+            learners.append((self.experiment.baseline, self.baseline_state))
+        optimizers = [self._optimizer(list(state.values())) for _, state in learners]
+        step_fn = _joint_meta_gradient([learner for learner, _ in learners])
+        data = seed_stream(cfg.seed, "data")
+        validation_tasks = self._validation_tasks()
+        batches: list[TaskBatch] = []
+        start = self.history.iterations
+        compiler, compiled = None, None
+
+        if cfg.compile != "off":
+            example = self._sample_chunk(seed_stream(cfg.seed, "compile-example"))[0]
+            states = [{k: v.detach().clone() for k, v in s.items()} for _, s in learners]
+            args = (states, *_batch_args(example))  # copies: training changes the live state
+            compiler = BackgroundCompiler(step_fn, args).start()
+            yield CompileStatus("compiling", "compiling the meta-step in the background; "
+                                "training runs meanwhile" if cfg.compile == "auto" else
+                                "compiling the meta-step before training starts")
+            if cfg.compile == "wait":
+                compiler.wait()
+        else:
+            yield CompileStatus("off", "compilation is off; training runs eagerly")
+
+        # Skip the batches a resumed run has already used, so resuming reproduces a full run.
+        for _ in range(start // SAMPLE_CHUNK):
+            self._sample_chunk(data)
+        if start % SAMPLE_CHUNK:
+            batches = self._sample_chunk(data)[start % SAMPLE_CHUNK:]
+
+        began = time.perf_counter()
+        last_report, report_iteration, report_time = 0.0, start, began
+        rate = 0.0
+        iteration = start
+        while iteration < cfg.iterations:
+            if self._stop.is_set():
+                break
+            if not self._running.is_set():
+                paused_at = time.perf_counter()
+                self._running.wait()
+                began += time.perf_counter() - paused_at
+                report_time = time.perf_counter()
+                report_iteration = iteration
+                continue
+            if compiler is not None and compiler.done:
+                yield self._compile_outcome(compiler)
+                compiled, compiler = compiler.ready(), None
+            if not batches:
+                batches = self._sample_chunk(data)
+            batch = batches.pop(0)
+
+            losses = self._meta_step(compiled or step_fn, learners, optimizers, batch, iteration)
+            if losses is None:
+                yield self._diverged(iteration)
+                return
+            iteration += 1
+            self.history.train_loss.append(losses[0])
+            if len(losses) > 1:
+                self.history.baseline_loss.append(losses[1])
+
+            if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
+                yield self._validate(iteration, validation_tasks)
+            now = time.perf_counter()
+            if now - last_report >= self.progress_interval or iteration == cfg.iterations:
+                if now > report_time:
+                    rate = (iteration - report_iteration) / (now - report_time)
+                    report_iteration, report_time = iteration, now
+                last_report = now
+                yield Progress(iteration, cfg.iterations, losses[0],
+                               losses[1] if len(losses) > 1 else None, rate, now - began)
+
+        if self._stop.is_set() and iteration < cfg.iterations:
+            yield Finished("stopped", iteration, f"Stopped at iteration {iteration:,}.")
+        else:
+            yield Finished("completed", iteration,
+                           f"Finished {iteration:,} iterations in {time.perf_counter() - began:.1f} s.")
+
+    # -- pieces of the loop -----------------------------------------------------------------------
+    def _optimizer(self, tensors: list[torch.Tensor]) -> torch.optim.Optimizer:
+        cfg = self.config.training
+        if cfg.optimizer == "sgd":
+            optimizer = torch.optim.SGD(tensors, lr=cfg.outer_lr, foreach=True)
+        else:
+            try:
+                optimizer = torch.optim.Adam(tensors, lr=cfg.outer_lr, fused=True)
+            except RuntimeError:  # a device without the fused kernel
+                optimizer = torch.optim.Adam(tensors, lr=cfg.outer_lr, foreach=True)
+        if cfg.lr_decay == "linear":
+            for group in optimizer.param_groups:
+                group["initial_lr"] = cfg.outer_lr
+        return optimizer
+
+    def _sample_chunk(self, generator: torch.Generator) -> list[TaskBatch]:
+        cfg, alg = self.config.training, self.config.algorithm
+        big = self.experiment.family.sample(
+            cfg.meta_batch_size * SAMPLE_CHUNK, alg.support_size, alg.query_size, generator)
+        return big.to(self.device).split(cfg.meta_batch_size)
+
+    def _validation_tasks(self) -> TaskBatch:
+        cfg, alg = self.config.training, self.config.algorithm
+        return self.experiment.family.sample(
+            cfg.validation_tasks, alg.support_size, alg.query_size,
+            seed_stream(cfg.seed, "validation")).to(self.device)
+
+    def _meta_step(self, step_fn, learners, optimizers, batch: TaskBatch, iteration: int
+                   ) -> list[float] | None:
+        """One outer update of every learner; None (and nothing changed) if it is not finite."""
+        cfg = self.config.training
+        results = step_fn([_detached(s) for _, s in learners], *_batch_args(batch))
+        grads = [list(g.values()) for g, _ in results]
+        norms = [torch.linalg.vector_norm(torch.stack(torch._foreach_norm(g))) for g in grads]
+        check = torch.stack([torch.stack([loss, norm]) for (_, loss), norm in
+                             zip(results, norms, strict=True)])
+        values = check.tolist()
+        if not all(math.isfinite(v) for row in values for v in row):
+            return None
+        scale = 1.0 - iteration / cfg.iterations if cfg.lr_decay == "linear" else 1.0
+        with self._lock:
+            for (_, state), optimizer, grad_list, norm in zip(
+                    learners, optimizers, grads, norms, strict=True):
+                if cfg.grad_clip > 0:
+                    torch._foreach_mul_(grad_list, torch.clamp(cfg.grad_clip / (norm + 1e-6), max=1.0))
+                for tensor, grad in zip(state.values(), grad_list, strict=True):
+                    tensor.grad = grad
+                if cfg.lr_decay == "linear":
+                    for group in optimizer.param_groups:
+                        group["lr"] = group["initial_lr"] * scale
+                optimizer.step()
+        return [row[0] for row in values]
+
+    def _validate(self, iteration: int, tasks: TaskBatch) -> Validation:
+        steps = self.config.algorithm.test_inner_steps
+        exp = self.experiment
+
+        def before_after(learner, state):
+            trajectory = learner.adapt(state, tasks.support_x, tasks.support_y, steps)
+            losses = [learner.query_loss(trajectory[i], tasks.query_x, tasks.query_y).mean().item()
+                      for i in (0, -1)]
+            return losses
+
+        with self._lock:
+            state = _detached(self.state)
+            baseline = None if self.baseline_state is None else _detached(self.baseline_state)
+        before, after = before_after(exp.learner, state)
+        base_before = base_after = None
+        if baseline is not None:
+            base_before, base_after = before_after(exp.baseline, baseline)
+        self.history.validation.append(
+            (iteration, before, after,
+             math.nan if base_before is None else base_before,
+             math.nan if base_after is None else base_after))
+        return Validation(iteration, before, after, base_before, base_after)
+
+    def _compile_outcome(self, compiler: BackgroundCompiler) -> CompileStatus:
+        self.compile_seconds = compiler.seconds
+        if compiler.ready() is not None:
+            return CompileStatus("ready", f"switched to the compiled meta-step "
+                                 f"(compiled in {compiler.seconds:.1f} s)")
+        return CompileStatus("failed", f"compilation unavailable, training continues eagerly "
+                             f"({compiler.error})")
+
+    def _diverged(self, iteration: int) -> Finished:
+        alg, cfg = self.config.algorithm, self.config.training
+        return Finished(
+            "diverged", iteration,
+            f"Training stopped at iteration {iteration + 1:,}: the loss or its gradient became "
+            f"NaN or infinite. The learning rate is probably too high (outer rate {cfg.outer_lr:g}, "
+            f"inner rate {alg.inner_lr:g}); lower it and start again. The parameters of iteration "
+            f"{iteration:,}, the last finite ones, are kept and can be saved.")
+
+
+def _detached(state: Params) -> Params:
+    return {k: v.detach() for k, v in state.items()}
+
+
+def _batch_args(batch: TaskBatch) -> tuple[torch.Tensor, ...]:
+    return batch.support_x, batch.support_y, batch.query_x, batch.query_y
+
+
+def _joint_meta_gradient(learners):
+    """One function computing every learner's meta-gradient, so one compile covers them all."""
+
+    def step(states, support_x, support_y, query_x, query_y):
+        return [learner.meta_gradient(state, support_x, support_y, query_x, query_y)
+                for learner, state in zip(learners, states, strict=True)]
+
+    return step

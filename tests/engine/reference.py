@@ -1,0 +1,68 @@
+"""Plain per-task reference meta-gradients written with torch.autograd.grad.
+
+Deliberately naive (a Python loop over tasks, `create_graph` for second
+order) so that the vectorised engine can be checked against it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _forward(model, params, x):
+    return model.forward(params, x)
+
+
+def _loss(model, params, x, y):
+    return ((_forward(model, params, x) - y) ** 2).mean()
+
+
+def inner_adapt(model, params, rates, names, x, y, steps, second_order):
+    for _ in range(steps):
+        loss = _loss(model, params, x, y)
+        grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=second_order)
+        params = {**params, **{n: params[n] - rates[n] * g for n, g in zip(names, grads, strict=True)}}
+    return params
+
+
+def reference_meta_gradient(algorithm, state, batch):
+    """Meta-gradient and loss for `algorithm` on `batch`, one task at a time."""
+    model, cfg = algorithm.model, algorithm.config
+    leaf = {k: v.detach().clone().requires_grad_(True) for k, v in state.items()}
+    net = {k: leaf[k] for k in model.shapes()}
+    tasks = batch.support_x.shape[0]
+    name = algorithm.name
+
+    if name == "pretrained":
+        x = torch.cat([batch.support_x, batch.query_x], 1)
+        y = torch.cat([batch.support_y, batch.query_y], 1)
+        total = sum(_loss(model, net, x[t], y[t]) for t in range(tasks)) / tasks
+        grads = torch.autograd.grad(total, list(leaf.values()))
+        return dict(zip(leaf, grads, strict=True)), total.detach()
+
+    names = list(model.head_names) if name == "anil" else list(model.shapes())
+    learned = name == "metasgd"
+    rates = {n: leaf["lr." + n] if learned else cfg.inner_lr for n in names}
+
+    if name == "reptile":
+        adapted_sum = {k: torch.zeros_like(v) for k, v in net.items()}
+        total = 0.0
+        for t in range(tasks):
+            p = inner_adapt(model, net, rates, names, batch.support_x[t], batch.support_y[t],
+                            cfg.inner_steps, second_order=False)
+            for k in adapted_sum:
+                adapted_sum[k] = adapted_sum[k] + p[k].detach()
+            total += _loss(model, p, batch.query_x[t], batch.query_y[t]).item()
+        grads = {k: state[k] - adapted_sum[k] / tasks for k in net}
+        return grads, torch.tensor(total / tasks)
+
+    total = 0.0
+    for t in range(tasks):
+        p = inner_adapt(model, net, rates, names, batch.support_x[t], batch.support_y[t],
+                        cfg.inner_steps, second_order=not cfg.first_order)
+        total = total + _loss(model, p, batch.query_x[t], batch.query_y[t])
+    total = total / tasks
+    grads = torch.autograd.grad(total, list(leaf.values()), allow_unused=True)
+    grads = {k: (g if g is not None else torch.zeros_like(leaf[k]))
+             for k, g in zip(leaf, grads, strict=True)}
+    return grads, total.detach()

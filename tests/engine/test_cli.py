@@ -1,0 +1,134 @@
+import json
+
+import numpy as np
+import pytest
+
+from maml_studio.checkpoint import load_checkpoint
+from maml_studio.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A short sine run written by `maml-studio train`."""
+    path = tmp_path_factory.mktemp("ckpt") / "sine.safetensors"
+    code = main(["train", "--preset", "sine-finn2017", "--iterations", "300", "--compile", "off",
+                 "--set", "training.validate_every=150", "--set", "training.threads=1",
+                 "--quiet", "--out", str(path)])
+    assert code == 0
+    return path
+
+
+def test_train_writes_a_checkpoint_with_history(trained):
+    checkpoint = load_checkpoint(trained)
+    assert checkpoint.history.iterations == 300
+    assert checkpoint.baseline_state is not None
+    assert checkpoint.config.algorithm.support_size == 5
+
+
+def test_eval_reports_mse_with_intervals_for_both_models(trained, capsys):
+    assert main(["eval", str(trained), "--tasks", "50", "--steps", "0,1,10", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["shots"] == 5 and report["metric"] == "mse"
+    maml = report["results"]["maml"]
+    assert [r["step"] for r in maml] == [0, 1, 10]
+    assert all(r["ci95"] > 0 for r in maml)
+    assert maml[2]["mean"] < maml[0]["mean"]  # adaptation helps
+    assert "pretrained" in report["results"]
+    assert main(["eval", str(trained), "--tasks", "20"]) == 0
+    assert "step 10" in capsys.readouterr().out
+
+
+def test_adapt_csv_on_a_grid_and_with_a_query_file(trained, tmp_path):
+    support = tmp_path / "support.csv"
+    support.write_text("x,y\n-2,1.0\n0,0.2\n1.5,-1.1\n3,0.4\n")
+    out = tmp_path / "pred.csv"
+    assert main(["adapt", str(trained), "--support", str(support), "--steps", "5",
+                 "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "x,y" and len(rows) == 201
+    query = tmp_path / "query.csv"
+    query.write_text("x\n-2\n3\n")
+    assert main(["adapt", str(trained), "--support", str(support), "--steps", "0",
+                 "--query", str(query), "--model", "pretrained", "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_adapt_npz_for_many_tasks(trained, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-5, 5, (4, 5, 1)).astype(np.float32)
+    np.savez(tmp_path / "s.npz", x=x, y=np.sin(x))
+    np.savez(tmp_path / "q.npz", x=rng.uniform(-5, 5, (4, 7, 1)))
+    out = tmp_path / "p.npz"
+    assert main(["adapt", str(trained), "--support", str(tmp_path / "s.npz"), "--steps", "3",
+                 "--query", str(tmp_path / "q.npz"), "--out", str(out)]) == 0
+    with np.load(out) as data:
+        assert data["y"].shape == (4, 7, 1)
+
+
+def test_adapting_fits_the_users_points_better_than_the_prior(trained, tmp_path):
+    support = tmp_path / "s.csv"
+    xs = np.linspace(-4, 4, 8)
+    support.write_text("x,y\n" + "".join(f"{x},{3 * np.sin(x - 1)}\n" for x in xs))
+    query = tmp_path / "q.csv"
+    query.write_text("x\n" + "".join(f"{x}\n" for x in xs))
+    errors = []
+    for steps in ("0", "10"):
+        out = tmp_path / f"p{steps}.csv"
+        main(["adapt", str(trained), "--support", str(support), "--steps", steps,
+              "--query", str(query), "--out", str(out)])
+        predicted = np.loadtxt(out, delimiter=",", skiprows=1)[:, 1]
+        errors.append(np.mean((predicted - 3 * np.sin(xs - 1)) ** 2))
+    assert errors[1] < errors[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--preset", "nope", "--out", "x.safetensors"], "unknown preset 'nope'"),
+    (["train", "--preset", "sine-finn2017", "--set", "training.outer_lr=-1", "--out", "x"],
+     "training.outer_lr"),
+    (["eval", "missing.safetensors"], "no such file"),
+    (["eval", "{ckpt}", "--steps", "1,a"], "--steps expects"),
+    (["adapt", "{ckpt}", "--support", "{bad_header}", "--steps", "1", "--out", "o.csv"], "header"),
+    (["adapt", "{ckpt}", "--support", "{wide}", "--steps", "1", "--out", "o.csv"],
+     "inputs have 2 dimension"),
+    (["adapt", "{ckpt}", "--support", "{text}", "--steps", "1", "--out", "o.csv"],
+     "not a number"),
+    (["adapt", "{ckpt}", "--support", "{npz3}", "--steps", "1", "--out", "o.npz"],
+     "\\[tasks, points, dim\\]"),
+])
+def test_failures_are_one_line_on_stderr_and_a_nonzero_exit(argv, message, trained, tmp_path,
+                                                             capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "wide.csv").write_text("x1,x2,y\n1,2,3\n")
+    (tmp_path / "text.csv").write_text("x,y\n1,two\n")
+    np.savez(tmp_path / "flat.npz", x=np.zeros(3), y=np.zeros(3))
+    files = {"ckpt": trained, "bad_header": "bad.csv", "wide": "wide.csv", "text": "text.csv",
+             "npz3": "flat.npz"}
+    code = main([a.format(**files) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert pytest.importorskip("re").search(message, err), err
+
+
+def test_families_and_presets_are_listed(capsys):
+    assert main(["families", "--json"]) == 0
+    names = [f["name"] for f in json.loads(capsys.readouterr().out)]
+    assert {"sine", "sine_line", "multimodal", "linear", "harmonic"} <= set(names)
+    assert main(["presets"]) == 0
+    assert "sine-finn2017" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("maml-studio ")
+
+
+def test_bench_reports_speed_and_memory(capsys):
+    assert main(["bench", "--seconds", "0.5", "--no-compile", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row = report["speed"]["second_order"]
+    assert row["per_task_loop"] > 0 and row["engine_eager"] > 0
+    assert report["memory_mb"]["second_order_10_steps"] > report["memory_mb"]["second_order_1_steps"]

@@ -1,0 +1,159 @@
+import math
+import threading
+
+import pytest
+import torch
+
+from maml_studio.history import History
+from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
+
+
+def _run(trainer):
+    return list(trainer.run())
+
+
+def test_same_seed_and_config_give_identical_histories(small_config):
+    small_config.training.iterations = 60
+    first, second = Trainer(small_config), Trainer(small_config)
+    _run(first), _run(second)
+    assert first.history.train_loss == second.history.train_loss
+    assert first.history.baseline_loss == second.history.baseline_loss
+    assert first.history.validation == second.history.validation
+    small_config.training.seed = 1
+    other = Trainer(small_config)
+    _run(other)
+    assert other.history.train_loss != first.history.train_loss
+
+
+def test_meta_training_lowers_the_adapted_validation_loss(small_config):
+    small_config.training.iterations = 400
+    small_config.training.validate_every = 200
+    events = _run(Trainer(small_config))
+    validations = [e for e in events if isinstance(e, Validation)]
+    assert [v.iteration for v in validations] == [200, 400]
+    untrained = Trainer(small_config)._validate(0, Trainer(small_config)._validation_tasks())
+    assert validations[-1].after < 0.7 * untrained.after
+    # adaptation helps the meta-learned model more than the baseline
+    assert validations[-1].after < validations[-1].baseline_after
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.status == "completed"
+    assert any(isinstance(e, Progress) for e in events)
+
+
+def test_every_algorithm_trains_without_error(small_config):
+    for name in ("fomaml", "reptile", "metasgd", "anil"):
+        small_config.algorithm.name = name
+        small_config.training.iterations = 20
+        trainer = Trainer(small_config)
+        events = _run(trainer)
+        assert events[-1].status == "completed", name
+        assert len(trainer.history.train_loss) == 20
+
+
+def test_pause_resume_and_stop_from_another_thread(small_config):
+    small_config.training.iterations = 1_000_000
+    trainer = Trainer(small_config, progress_interval=0.01)
+    seen = []
+    finished = []
+
+    def work():
+        for event in trainer.run():
+            if isinstance(event, Progress):
+                seen.append(event.iteration)
+            if isinstance(event, Finished):
+                finished.append(event)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        _wait(lambda: len(trainer.history.train_loss) > 20)
+        trainer.pause()
+        _wait(lambda: trainer.paused)
+        frozen = _settled(trainer)
+        threading.Event().wait(0.3)
+        assert len(trainer.history.train_loss) == frozen  # no step while paused
+        trainer.resume()
+        _wait(lambda: len(trainer.history.train_loss) > frozen + 20)
+    finally:
+        trainer.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert finished and finished[0].status == "stopped"
+    assert finished[0].iteration == len(trainer.history.train_loss)
+
+
+def test_a_diverging_run_stops_with_a_clear_message_and_keeps_finite_parameters(small_config):
+    small_config.training.outer_lr = 1e6
+    small_config.training.optimizer = "sgd"
+    small_config.algorithm.inner_lr = 50.0
+    trainer = Trainer(small_config)
+    events = _run(trainer)
+    finished = events[-1]
+    assert finished.status == "diverged"
+    assert "learning rate is probably too high" in finished.message
+    snapshot = trainer.snapshot()
+    assert all(torch.isfinite(v).all() for v in snapshot["state"].values())
+    assert len(trainer.history.train_loss) == finished.iteration
+    assert all(math.isfinite(v) for v in trainer.history.train_loss)
+
+
+def test_snapshot_is_a_detached_cpu_copy(small_config):
+    small_config.training.iterations = 5
+    trainer = Trainer(small_config)
+    before = trainer.snapshot()
+    _run(trainer)
+    after = trainer.snapshot()
+    assert all(v.device.type == "cpu" and not v.requires_grad for v in after["state"].values())
+    assert not torch.equal(before["state"]["layer0.weight"], after["state"]["layer0.weight"])
+    after["state"]["layer0.weight"].zero_()
+    assert trainer.state["layer0.weight"].abs().sum() > 0
+
+
+def test_resuming_from_a_snapshot_continues_the_same_run(small_config):
+    small_config.training.iterations = 40
+    small_config.training.optimizer = "sgd"  # no optimiser state to carry over
+    small_config.training.validate_every = 1000
+    full = Trainer(small_config)
+    _run(full)
+    small_config.training.iterations = 20
+    half = Trainer(small_config)
+    _run(half)
+    small_config.training.iterations = 40
+    snapshot = half.snapshot()
+    rest = Trainer(small_config, state=snapshot["state"], baseline_state=snapshot["baseline"],
+                   history=History(list(half.history.train_loss), list(half.history.baseline_loss)))
+    _run(rest)
+    assert rest.history.train_loss == pytest.approx(full.history.train_loss, rel=1e-5)
+
+
+def test_compiled_meta_step_takes_over_in_the_background(small_config):
+    small_config.training.compile = "auto"
+    small_config.training.iterations = 100_000
+    trainer = Trainer(small_config, progress_interval=0.01)
+    statuses = []
+    for event in trainer.run():
+        if isinstance(event, CompileStatus):
+            statuses.append(event.status)
+            if event.status in ("ready", "failed"):
+                trainer.stop()
+    assert statuses[0] == "compiling"
+    assert statuses[-1] == "ready", "torch.compile should work on this machine"
+    assert trainer.history.iterations > 0
+
+
+def _wait(condition, timeout=30.0):
+    event = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        event.wait(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def _settled(trainer):
+    """Iteration count once the step in flight when pausing has finished."""
+    count = -1
+    while count != len(trainer.history.train_loss):
+        count = len(trainer.history.train_loss)
+        threading.Event().wait(0.05)
+    return count
