@@ -78,7 +78,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "config": checkpoint.config.to_json(),
         "maml_studio_version": __version__,
         "torch_version": torch.__version__,
-        "iterations": str(checkpoint.history.iterations),
+        "iterations": str(checkpoint.history.last_iteration),
         "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))

@@ -135,8 +135,11 @@ def _load_config(args):
 
 # -- gui ------------------------------------------------------------------------------------------
 def _run_gui(args) -> int:
+    import importlib
+
+    # Loaded by name so that the command line itself stays free of Qt.
     try:
-        from maml_studio.gui.app import run_app
+        run_app = importlib.import_module("maml_studio.gui.app").run_app
     except ImportError as exc:
         raise UsageError(f"the desktop app cannot start: {exc}") from None
     return run_app(preset=args.preset, config=args.config, open_file=args.open_file,

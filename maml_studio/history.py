@@ -17,7 +17,14 @@ class History:
 
     @property
     def iterations(self) -> int:
+        """Iterations with a recorded training loss (where a resumed run continues)."""
         return len(self.train_loss)
+
+    @property
+    def last_iteration(self) -> int:
+        """The last iteration the history knows of, from the losses or the validations."""
+        last_validation = int(self.validation[-1][0]) if self.validation else 0
+        return max(self.iterations, last_validation)
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         tensors = {
@@ -37,3 +44,22 @@ class History:
             tensors["history.baseline_loss"].tolist(),
             [tuple(row) for row in tensors["history.validation"].tolist()],
         )
+
+
+def history_to_csv(history: History) -> str:
+    """One row per iteration; validation columns are filled where a validation ran."""
+    validation = {int(row[0]): row[1:] for row in history.validation}
+    lines = ["iteration,train_loss,baseline_loss,validation_before,validation_after,"
+             "baseline_validation_before,baseline_validation_after"]
+    last = max([history.iterations, *validation], default=0)
+    for iteration in range(1, last + 1):
+        train = _cell(history.train_loss, iteration - 1)
+        baseline = _cell(history.baseline_loss, iteration - 1)
+        checks = validation.get(iteration)
+        extra = ",".join("" if v != v else f"{v:.7g}" for v in checks) if checks else ",,,"
+        lines.append(f"{iteration},{train},{baseline},{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(values: list[float], index: int) -> str:
+    return f"{values[index]:.7g}" if index < len(values) else ""

@@ -1,0 +1,120 @@
+"""The experiment form: task family with its preview, model, algorithm and training settings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from maml_studio.config import ConfigError, ExperimentConfig
+from maml_studio.devices import device_availability
+from maml_studio.gui.fields import FieldEditor
+from maml_studio.gui.preview_plot import PreviewPlot
+from maml_studio.gui.task_editor import TaskEditor
+from maml_studio.tasks import build_family
+
+GROUPS = {
+    "Model": ["model.hidden", "model.activation"],
+    "Algorithm": ["algorithm.name", "algorithm.first_order", "algorithm.inner_lr",
+                  "algorithm.inner_steps", "algorithm.test_inner_steps", "algorithm.support_size",
+                  "algorithm.query_size"],
+    "Training": ["training.iterations", "training.meta_batch_size", "training.optimizer",
+                 "training.outer_lr", "training.lr_decay", "training.grad_clip",
+                 "training.train_baseline", "training.seed", "training.device",
+                 "training.validate_every", "training.validation_tasks", "training.compile",
+                 "training.threads"],
+}
+
+
+class ExperimentPanel(QWidget):
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.lock_note = QLabel("Settings are locked while training runs. Stop or reset to change them.")
+        self.lock_note.setWordWrap(True)
+        self.lock_note.setAccessibleName("Settings locked")
+        self.lock_note.setStyleSheet("color: #b06000; font-weight: bold;")
+        self.lock_note.hide()
+        layout.addWidget(self.lock_note)
+
+        task_group = QGroupBox("Task family")
+        task_layout = QVBoxLayout(task_group)
+        self.task_editor = TaskEditor()
+        self.preview = PreviewPlot()
+        task_layout.addWidget(self.task_editor)
+        task_layout.addWidget(self.preview)
+        layout.addWidget(task_group)
+
+        self.editors: dict[str, FieldEditor] = {}
+        self.form_widgets: list[QWidget] = [self.task_editor]
+        for title, keys in GROUPS.items():
+            group = QGroupBox(title)
+            form = QFormLayout(group)
+            for key in keys:
+                editor = FieldEditor(key, self)
+                self.editors[key] = editor
+                form.addRow(editor.label, editor.widget)
+                editor.changed.connect(self.changed)
+            layout.addWidget(group)
+            self.form_widgets.append(group)
+        layout.addStretch(1)
+        self._disable_absent_devices()
+        self.task_editor.changed.connect(self._task_changed)
+        self.editors["training.seed"].changed.connect(self.refresh_preview)
+        self.set_config(ExperimentConfig())
+
+    def _disable_absent_devices(self) -> None:
+        box = self.editors["training.device"].widget
+        model: QStandardItemModel = box.model()
+        for name, (present, reason) in device_availability().items():
+            item = model.item(box.findData(name))
+            if not present:
+                item.setEnabled(False)
+                item.setToolTip(f"Not available: {reason}")
+                item.setText(f"{item.text()} (not available)")
+            else:
+                item.setToolTip(reason)
+
+    def _task_changed(self) -> None:
+        self.refresh_preview()
+        self.changed.emit()
+
+    def refresh_preview(self) -> None:
+        try:
+            family = build_family(self.task_editor.task_config())
+        except ConfigError:
+            return  # an unfinished edit; the preview keeps the last valid family
+        self.preview.show_family(family, self.editors["training.seed"].value())
+
+    def config(self) -> ExperimentConfig:
+        """The config the form describes; raises `ConfigError` naming the bad field."""
+        config = ExperimentConfig()
+        config.task = self.task_editor.task_config()
+        for key, editor in self.editors.items():
+            config.set(key, editor.value())
+        config.check()
+        return config
+
+    def set_config(self, config: ExperimentConfig) -> None:
+        self.blockSignals(True)
+        self.task_editor.set_task_config(config.task)
+        values = config.to_dict()
+        for key, editor in self.editors.items():
+            section, _, name = key.partition(".")
+            editor.set_value(values[section][name])
+        self.blockSignals(False)
+        self.refresh_preview()
+        self.changed.emit()
+
+    def set_locked(self, locked: bool) -> None:
+        for widget in self.form_widgets:
+            widget.setEnabled(not locked)
+        self.lock_note.setVisible(locked)
+
+    def field_widget(self, key: str) -> QWidget:
+        return self.editors[key].widget
+
+    def focus_family(self) -> None:
+        self.task_editor.family_box.setFocus(Qt.FocusReason.OtherFocusReason)

@@ -1,0 +1,164 @@
+"""The live loss plot: meta-training loss (raw and smoothed) and meta-validation losses.
+
+Plot items are created once and updated with `setData`; long runs stay smooth
+through clip-to-view and peak downsampling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+
+from maml_studio.history import History
+
+SMOOTHING_WINDOW = 100
+
+
+class GrowingSeries:
+    """An append-only float array with amortised O(1) appends and a running mean."""
+
+    def __init__(self) -> None:
+        self._values = np.empty(1024)
+        self._cumsum = np.zeros(1025)
+        self.size = 0
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=float)
+        needed = self.size + len(values)
+        if needed > len(self._values):
+            capacity = max(needed, 2 * len(self._values))
+            self._values = np.resize(self._values, capacity)
+            self._cumsum = np.resize(self._cumsum, capacity + 1)
+        self._values[self.size:needed] = values
+        self._cumsum[self.size + 1:needed + 1] = self._cumsum[self.size] + np.cumsum(values)
+        self.size = needed
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[:self.size]
+
+    def smoothed_at(self, index: int, window: int = SMOOTHING_WINDOW) -> float:
+        start = max(index + 1 - window, 0)
+        return float((self._cumsum[index + 1] - self._cumsum[start]) / (index + 1 - start))
+
+    def smoothed(self, window: int = SMOOTHING_WINDOW) -> np.ndarray:
+        ends = np.arange(1, self.size + 1)
+        starts = np.maximum(ends - window, 0)
+        return (self._cumsum[ends] - self._cumsum[starts]) / (ends - starts)
+
+
+class LossPlot(pg.PlotWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Meta-training loss plot")
+        self.setLabel("bottom", "meta-iteration")
+        self.setLabel("left", "loss (MSE)")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.legend = self.addLegend(offset=(-10, 10), brush=(255, 255, 255, 200),
+                                     labelTextColor=(40, 40, 40))
+        self.train = GrowingSeries()
+        self.baseline = GrowingSeries()
+        self.validation: list[tuple[float, ...]] = []
+        self.line_width = 2.0
+        self.raw_item = self._curve("meta-train loss", (100, 140, 220, 70), 1)
+        self.smooth_item = self._curve("meta-train loss (smoothed)", (40, 90, 200), 2)
+        self.baseline_item = self._curve("baseline train loss (smoothed)", (230, 140, 40, 150), 1.5)
+        self.before_item = self._curve("validation: before adaptation", (140, 140, 140), 2,
+                                       symbol="o", style=Qt.PenStyle.DashLine)
+        self.after_item = self._curve("validation: after adaptation", (200, 40, 60), 2.5, symbol="o")
+        self.baseline_after_item = self._curve("baseline validation: after adaptation",
+                                               (230, 140, 40), 2.5, symbol="t")
+        for item in (self.raw_item, self.smooth_item, self.baseline_item):
+            item.setClipToView(True)
+            item.setDownsampling(auto=True, method="peak")
+        self._crosshair()
+
+    def _curve(self, name, color, width, symbol=None, style=Qt.PenStyle.SolidLine):
+        pen = pg.mkPen(color, width=width, style=style)
+        kwargs = {"symbol": symbol, "symbolSize": 6, "symbolBrush": color[:3], "symbolPen": None} \
+            if symbol else {}
+        item = self.plot([], [], pen=pen, name=name, **kwargs)
+        item.base_width = width
+        return item
+
+    def _crosshair(self) -> None:
+        pen = pg.mkPen((150, 150, 150), width=1, style=Qt.PenStyle.DotLine)
+        self.v_line = pg.InfiniteLine(angle=90, movable=False, pen=pen)
+        self.readout = pg.TextItem(anchor=(0, 1), color=(90, 90, 90))
+        for item in (self.v_line, self.readout):
+            item.setZValue(20)
+            self.addItem(item, ignoreBounds=True)
+            item.hide()
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    # -- data ------------------------------------------------------------------------------------
+    def clear_history(self) -> None:
+        self.train, self.baseline, self.validation = GrowingSeries(), GrowingSeries(), []
+        self.refresh()
+
+    def set_history(self, history: History) -> None:
+        self.train, self.baseline = GrowingSeries(), GrowingSeries()
+        self.train.extend(history.train_loss)
+        self.baseline.extend(history.baseline_loss)
+        self.validation = list(history.validation)
+        self.refresh()
+        self.enableAutoRange()
+
+    def append(self, train_losses, baseline_losses, validations=()) -> None:
+        self.train.extend(train_losses)
+        self.baseline.extend(baseline_losses)
+        self.validation.extend(validations)
+        self.refresh()
+
+    def refresh(self) -> None:
+        n = self.train.size
+        x = np.arange(1, n + 1, dtype=float)
+        self.raw_item.setData(x, self.train.values)
+        self.smooth_item.setData(x, self.train.smoothed())
+        xb = np.arange(1, self.baseline.size + 1, dtype=float)
+        self.baseline_item.setData(xb, self.baseline.smoothed())
+        rows = np.array(self.validation, dtype=float).reshape(-1, 5)
+        self.before_item.setData(rows[:, 0], rows[:, 1])
+        self.after_item.setData(rows[:, 0], rows[:, 2])
+        has_baseline = rows.size and np.isfinite(rows[:, 4]).any()
+        self.baseline_after_item.setData(rows[:, 0] if has_baseline else [],
+                                         rows[:, 4] if has_baseline else [])
+
+    # -- appearance --------------------------------------------------------------------------------
+    def set_log_scale(self, on: bool) -> None:
+        self.setLogMode(y=on)
+
+    def set_line_scale(self, scale: float) -> None:
+        for item in (self.raw_item, self.smooth_item, self.baseline_item, self.before_item,
+                     self.after_item, self.baseline_after_item):
+            pen = pg.mkPen(item.opts["pen"])
+            pen.setWidthF(item.base_width * scale)
+            item.setPen(pen)
+
+    def _mouse_moved(self, position) -> None:
+        view = self.getPlotItem().vb
+        if not self.sceneBoundingRect().contains(position) or self.train.size == 0:
+            self.v_line.hide()
+            self.readout.hide()
+            return
+        point = view.mapSceneToView(position)
+        iteration = round(point.x())
+        if not 1 <= iteration <= self.train.size:
+            self.v_line.hide()
+            self.readout.hide()
+            return
+        self.v_line.setPos(iteration)
+        text = (f"iteration {iteration:,}\nloss {self.train.values[iteration - 1]:.4f}  "
+                f"smoothed {self.train.smoothed_at(iteration - 1):.4f}")
+        nearest = min(self.validation, key=lambda row: abs(row[0] - iteration), default=None)
+        if nearest is not None:
+            text += f"\nvalidation @ {int(nearest[0]):,}: before {nearest[1]:.3f}, after {nearest[2]:.3f}"
+            if not math.isnan(nearest[4]):
+                text += f", baseline {nearest[4]:.3f}"
+        self.readout.setText(text)
+        self.readout.setPos(point.x(), point.y())
+        self.v_line.show()
+        self.readout.show()

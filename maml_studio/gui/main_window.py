@@ -1,0 +1,622 @@
+"""The main window: experiment form, live loss plot, run controls, files and views."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QTabWidget,
+    QToolBar,
+)
+
+from maml_studio.checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint
+from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_preset, save_config
+from maml_studio.devices import resolve_device
+from maml_studio.gui.experiment_panel import ExperimentPanel
+from maml_studio.gui.gc_guard import collect_on_gui_thread
+from maml_studio.gui.loss_plot import LossPlot
+from maml_studio.gui.plot_export import export_plot
+from maml_studio.gui.theme import (
+    PRESENTATION_FONT_SCALE,
+    PRESENTATION_LINE_SCALE,
+    THEMES,
+    apply_theme,
+    scaled_font,
+    style_plot,
+)
+from maml_studio.gui.training_controller import LossUpdate, TrainingController
+from maml_studio.history import History, history_to_csv
+from maml_studio.resources import bundled_checkpoint, preset_names
+from maml_studio.session import SESSION_SUFFIX, load_session, save_session
+from maml_studio.training import Finished, Validation
+
+ORGANIZATION = "MAML Studio"
+APPLICATION = "MAML Studio"
+MAX_RECENT = 8
+MODEL_FILTER = f"Checkpoints and sessions (*.safetensors *{SESSION_SUFFIX});;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None) -> None:
+        super().__init__()
+        collect_on_gui_thread()
+        self.setWindowTitle("MAML Studio")
+        self.setAccessibleName("MAML Studio")
+        self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
+        self.controller = TrainingController(self)
+        self.model: Checkpoint | None = None  # the parameters the app currently shows and adapts
+        self.history = History()
+        self.run_config: ExperimentConfig | None = None
+        self.resumable = False  # a stopped run of this window that Start continues
+        self.unsaved = False
+        self.status = "idle"
+        self.message_box: QMessageBox | None = None
+        self.presentation = False
+        self.theme = self.settings.value("theme", "light")
+        if self.theme not in THEMES:
+            self.theme = "light"
+        self._base_font = self.font()
+        self._run_started = 0.0
+
+        self.experiment_panel = ExperimentPanel()
+        scroll = QScrollArea()
+        scroll.setWidget(self.experiment_panel)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(380)
+        self.experiment_dock = QDockWidget("Experiment", self)
+        self.experiment_dock.setObjectName("experiment-dock")
+        self.experiment_dock.setWidget(scroll)
+        self.experiment_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                                         QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.experiment_dock)
+
+        self.loss_plot = LossPlot()
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Views")
+        self.tabs.addTab(self.loss_plot, "Training")
+        self.setCentralWidget(self.tabs)
+
+        self._build_actions()
+        self._build_status_bar()
+        self._connect_controller()
+        self.experiment_panel.changed.connect(self._form_changed)
+        self._restore_settings()
+        self.apply_theme(self.theme)
+        self._update_controls()
+        if load_bundled:
+            self._load_bundled_model()
+
+    # -- construction ------------------------------------------------------------------------------
+    def _action(self, text: str, slot, shortcut=None, name: str | None = None,
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(name or text.replace("&", "").replace("…", ""))
+        action.setObjectName(name or text)
+        action.setCheckable(checkable)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.start_action = self._action("Start", self.start_training, None, "Start training")
+        self.pause_action = self._action("Pause", self.toggle_pause, None, "Pause training")
+        self.stop_action = self._action("Stop", self.stop_training, Qt.Key.Key_Escape, "Stop training")
+        self.reset_action = self._action("Reset", self.reset_training, None, "Reset training")
+        self.space_action = self._action("Start or pause", self._space_pressed, Qt.Key.Key_Space,
+                                         "Start or pause training")
+        toolbar = QToolBar("Run")
+        toolbar.setObjectName("run-toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.start_action, self.pause_action, self.stop_action, self.reset_action):
+            toolbar.addAction(action)
+            toolbar.widgetForAction(action).setAccessibleName(action.toolTip())
+        self.addToolBar(toolbar)
+
+        menu = self.menuBar().addMenu("&File")
+        self.presets_menu = menu.addMenu("New from &preset")
+        for name in preset_names():
+            self.presets_menu.addAction(name, lambda n=name: self.load_preset(n))
+        menu.addSeparator()
+        menu.addAction(self._action("&Open config…", self._open_config_dialog, "Ctrl+Shift+O"))
+        menu.addAction(self._action("Save &config as…", self._save_config_dialog, "Ctrl+Shift+S"))
+        menu.addSeparator()
+        menu.addAction(self._action("&Open checkpoint or session…", self._open_model_dialog,
+                                    QKeySequence.StandardKey.Open))
+        menu.addAction(self._action("&Save session as…", self._save_session_dialog,
+                                    QKeySequence.StandardKey.Save))
+        menu.addAction(self._action("Save check&point as…", self._save_checkpoint_dialog))
+        self.recent_menu = menu.addMenu("Open &recent")
+        menu.addSeparator()
+        menu.addAction(self._action("Export loss history as CS&V…", self._export_csv_dialog))
+        menu.addAction(self._action("Export loss &plot as PNG or SVG…", self._export_plot_dialog))
+        menu.addSeparator()
+        menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        run = self.menuBar().addMenu("&Run")
+        for action in (self.start_action, self.pause_action, self.stop_action, self.reset_action):
+            run.addAction(action)
+
+        view = self.menuBar().addMenu("&View")
+        self.log_action = self._action("&Log scale", self.loss_plot.set_log_scale, "Ctrl+L",
+                                       "Log scale", checkable=True)
+        view.addAction(self.log_action)
+        self.presentation_action = self._action("&Presentation mode", self.set_presentation_mode,
+                                                Qt.Key.Key_F11, "Presentation mode", checkable=True)
+        view.addAction(self.presentation_action)
+        themes = QActionGroup(self)
+        self.theme_actions = {}
+        for theme in THEMES:
+            action = self._action(f"{theme.title()} theme", lambda _=False, t=theme: self.apply_theme(t),
+                                  name=f"{theme.title()} theme", checkable=True)
+            themes.addAction(action)
+            view.addAction(action)
+            self.theme_actions[theme] = action
+        view.addAction(self.experiment_dock.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.state_label = QLabel("Idle")
+        self.iteration_label = QLabel("")
+        self.rate_label = QLabel("")
+        self.time_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setAccessibleName("Training progress")
+        self.device_label = QLabel("")
+        self.compile_label = QLabel("")
+        for widget, name in ((self.state_label, "Training state"), (self.iteration_label, "Iteration"),
+                             (self.rate_label, "Iterations per second"),
+                             (self.time_label, "Elapsed and remaining time"),
+                             (self.device_label, "Device"), (self.compile_label, "Compilation")):
+            widget.setAccessibleName(name)
+        bar.addWidget(self.state_label, 1)
+        for widget in (self.iteration_label, self.rate_label, self.time_label, self.progress_bar,
+                       self.device_label, self.compile_label):
+            bar.addPermanentWidget(widget)
+        self._update_device_label()
+
+    def _connect_controller(self) -> None:
+        self.controller.progress.connect(self._on_progress)
+        self.controller.validated.connect(self._on_validation)
+        self.controller.compile_status.connect(self._on_compile_status)
+        self.controller.snapshot.connect(self._on_snapshot)
+        self.controller.finished.connect(self._on_finished)
+
+    # -- running ----------------------------------------------------------------------------------
+    def start_training(self) -> bool:
+        if self.controller.running:
+            return False
+        try:
+            config = self.experiment_panel.config()
+            resolve_device(config.training.device)
+        except ConfigError as exc:
+            self.show_error("Cannot start training", str(exc))
+            return False
+        continuing = (self.resumable and self.run_config is not None and self.model is not None
+                      and _same_run(config, self.run_config)
+                      and self.history.iterations < config.training.iterations)
+        if continuing:
+            self.controller.start(config, self.model.state, self.model.baseline_state,
+                                  History(list(self.history.train_loss),
+                                          list(self.history.baseline_loss),
+                                          list(self.history.validation)))
+        else:
+            if self.unsaved and not self.confirm_discard("Start a new run"):
+                return False
+            self.history = History()
+            self.loss_plot.clear_history()
+            self.controller.start(config)
+        self.run_config = config
+        self.resumable = False
+        self.unsaved = True
+        self._run_started = time.perf_counter()
+        self.status = "training"
+        self.compile_label.setText("")
+        self.state_label.setText("Continuing training…" if continuing else "Training…")
+        self._update_device_label(config)
+        self._update_controls()
+        return True
+
+    def toggle_pause(self) -> None:
+        if not self.controller.running:
+            return
+        if self.controller.paused:
+            self.controller.resume()
+            self.status = "training"
+            self.state_label.setText("Training…")
+        else:
+            self.controller.pause()
+            self.status = "paused"
+            self.state_label.setText("Paused. Press Space or Resume to continue.")
+        self._update_controls()
+
+    def stop_training(self) -> None:
+        if self.controller.running:
+            self.controller.stop()
+            self.state_label.setText("Stopping after the current step…")
+
+    def reset_training(self) -> None:
+        if self.unsaved and not self.confirm_discard("Reset"):
+            return
+        if self.controller.running:
+            self.controller.shutdown()
+        self.history = History()
+        self.loss_plot.clear_history()
+        self.resumable = False
+        self.unsaved = False
+        self.status = "idle"
+        self.state_label.setText("Reset: the next Start begins a new run.")
+        self.iteration_label.setText("")
+        self.rate_label.setText("")
+        self.time_label.setText("")
+        self.progress_bar.setValue(0)
+        self._update_controls()
+
+    def _space_pressed(self) -> None:
+        if self.controller.running:
+            self.toggle_pause()
+        else:
+            self.start_training()
+
+    def _on_progress(self, update: LossUpdate) -> None:
+        self.history.train_loss.extend(update.train_losses)
+        self.history.baseline_loss.extend(update.baseline_losses)
+        self.loss_plot.append(update.train_losses, update.baseline_losses)
+        progress = update.progress
+        if progress is None:
+            return
+        total = progress.total
+        self.iteration_label.setText(f"{progress.iteration:,} / {total:,}")
+        self.rate_label.setText(f"{progress.iterations_per_second:,.0f} it/s")
+        elapsed = time.perf_counter() - self._run_started
+        remaining = (total - progress.iteration) / progress.iterations_per_second \
+            if progress.iterations_per_second > 0 else math.nan
+        self.time_label.setText(f"{_duration(elapsed)} elapsed, {_duration(remaining)} left")
+        self.progress_bar.setValue(int(1000 * progress.iteration / total))
+        self.progress_bar.setMaximum(1000)
+
+    def _on_validation(self, validation: Validation) -> None:
+        row = (validation.iteration, validation.before, validation.after,
+               math.nan if validation.baseline_before is None else validation.baseline_before,
+               math.nan if validation.baseline_after is None else validation.baseline_after)
+        self.history.validation.append(row)
+        self.loss_plot.append([], [], [row])
+
+    def _on_compile_status(self, status) -> None:
+        text = {"compiling": "compiling…", "ready": "compiled", "failed": "eager (compile failed)",
+                "off": "eager"}[status.status]
+        self.compile_label.setText(text)
+        self.compile_label.setToolTip(status.message)
+
+    def _on_snapshot(self, snapshot) -> None:
+        self.model = Checkpoint(self.run_config, snapshot["state"], snapshot["baseline"], self.history)
+
+    def _on_finished(self, event: Finished) -> None:
+        self.resumable = event.status in ("stopped",)
+        self.status = event.status
+        texts = {
+            "completed": f"Finished: {event.message}",
+            "stopped": f"{event.message} Start continues the run; Reset begins a new one.",
+        }
+        self.state_label.setText(texts.get(event.status, event.message))
+        if event.status in ("diverged", "failed"):
+            title = "Training diverged" if event.status == "diverged" else "Training failed"
+            self.show_error(title, event.message)
+        self._update_controls()
+
+    # -- state of the controls -------------------------------------------------------------------------
+    def _update_controls(self) -> None:
+        running = self.controller.running
+        paused = running and self.controller.paused
+        self.start_action.setEnabled(not running)
+        self.start_action.setText("Continue" if self.resumable and not running else "Start")
+        self.pause_action.setEnabled(running)
+        self.pause_action.setText("Resume" if paused else "Pause")
+        self.pause_action.setToolTip("Resume training" if paused else "Pause training")
+        self.stop_action.setEnabled(running)
+        self.experiment_panel.set_locked(running)
+        self.presets_menu.setEnabled(not running)
+        for action in self.findChildren(QAction):
+            if action.objectName() in ("&Open config…", "&Open checkpoint or session…"):
+                action.setEnabled(not running)
+        self.recent_menu.setEnabled(not running)
+
+    def _form_changed(self) -> None:
+        if not self.controller.running and self.resumable:
+            try:
+                same = _same_run(self.experiment_panel.config(), self.run_config)
+            except ConfigError:
+                same = False
+            self.start_action.setText("Continue" if same else "Start")
+
+    def _update_device_label(self, config: ExperimentConfig | None = None) -> None:
+        config = config or ExperimentConfig()
+        try:
+            device = resolve_device(config.training.device)
+            self.device_label.setText(f"device: {device.type}")
+        except ConfigError:
+            self.device_label.setText("device: unavailable")
+
+    # -- models and files ----------------------------------------------------------------------------
+    def _load_bundled_model(self) -> None:
+        path = bundled_checkpoint()
+        try:
+            self.apply_model(load_checkpoint(path), {})
+            self.unsaved = False
+            self.state_label.setText("Loaded the bundled meta-trained sine model: "
+                                     "adapt it now, or press Start to train your own.")
+        except CheckpointError as exc:
+            self.state_label.setText(f"The bundled model could not be loaded: {exc}")
+
+    def apply_model(self, checkpoint: Checkpoint, view: dict) -> None:
+        self.model = checkpoint
+        self.history = History(list(checkpoint.history.train_loss),
+                               list(checkpoint.history.baseline_loss),
+                               list(checkpoint.history.validation))
+        self.run_config = checkpoint.config
+        self.experiment_panel.set_config(checkpoint.config)
+        self.loss_plot.set_history(self.history)
+        log = bool(view.get("log_scale", self.log_action.isChecked()))
+        self.log_action.setChecked(log)
+        self.loss_plot.set_log_scale(log)
+        iterations = self.history.last_iteration
+        self.resumable = 0 < self.history.iterations < checkpoint.config.training.iterations
+        self.status = "idle"
+        self.iteration_label.setText(f"{iterations:,} / {checkpoint.config.training.iterations:,}")
+        self._update_controls()
+
+    def open_file(self, path: str | Path) -> bool:
+        """Open a checkpoint, a session or a config; refused files change nothing."""
+        path = Path(path)
+        if self.controller.running:
+            self.show_error("Training is running", "Stop training before opening a file.")
+            return False
+        if path.suffix.lower() in (".toml", ".json"):
+            return self.load_config_file(path)
+        if self.unsaved and not self.confirm_discard("Open another model"):
+            return False
+        try:
+            checkpoint, view = load_session(path)
+        except CheckpointError as exc:
+            self.show_error("Cannot open file", str(exc))
+            return False
+        self.apply_model(checkpoint, view)
+        self.unsaved = False
+        self.state_label.setText(f"Opened {path.name}")
+        self._remember(path)
+        return True
+
+    def load_config_file(self, path: str | Path) -> bool:
+        try:
+            config = load_config(path)
+        except ConfigError as exc:
+            self.show_error("Cannot open config", str(exc))
+            return False
+        self.experiment_panel.set_config(config)
+        self.state_label.setText(f"Loaded config {Path(path).name}")
+        self._remember(Path(path))
+        return True
+
+    def load_preset(self, name: str) -> bool:
+        try:
+            self.experiment_panel.set_config(load_preset(name))
+        except ConfigError as exc:
+            self.show_error("Cannot load preset", str(exc))
+            return False
+        self.state_label.setText(f"Preset {name} loaded; press Start to train it.")
+        return True
+
+    def save_config_file(self, path: str | Path) -> bool:
+        try:
+            save_config(self.experiment_panel.config(), path)
+        except (ConfigError, OSError) as exc:
+            self.show_error("Cannot save config", str(exc))
+            return False
+        self._remember(Path(path))
+        return True
+
+    def current_checkpoint(self) -> Checkpoint | None:
+        if self.model is None:
+            return None
+        if self.controller.running and self.controller.worker and self.controller.worker.trainer:
+            snapshot = self.controller.worker.trainer.snapshot()
+            self.model = Checkpoint(self.run_config, snapshot["state"], snapshot["baseline"],
+                                    self.history)
+        return Checkpoint(self.model.config, self.model.state, self.model.baseline_state,
+                          History(list(self.history.train_loss), list(self.history.baseline_loss),
+                                  list(self.history.validation)))
+
+    def save_session_file(self, path: str | Path) -> bool:
+        return self._save_model(path, session=True)
+
+    def save_checkpoint_file(self, path: str | Path) -> bool:
+        return self._save_model(path, session=False)
+
+    def _save_model(self, path: str | Path, session: bool) -> bool:
+        checkpoint = self.current_checkpoint()
+        if checkpoint is None:
+            self.show_error("Nothing to save", "There is no model yet: train one or open a file.")
+            return False
+        try:
+            if session:
+                save_session(path, checkpoint, {"log_scale": self.log_action.isChecked()})
+            else:
+                from maml_studio.checkpoint import save_checkpoint
+
+                save_checkpoint(checkpoint, path)
+        except OSError as exc:
+            self.show_error("Cannot save", f"{path}: {exc}")
+            return False
+        self.unsaved = self.controller.running
+        self.state_label.setText(f"Saved {Path(path).name}")
+        self._remember(Path(path))
+        return True
+
+    def export_history_csv(self, path: str | Path) -> bool:
+        try:
+            atomic_write_bytes(path, history_to_csv(self.history).encode())
+        except OSError as exc:
+            self.show_error("Cannot export", f"{path}: {exc}")
+            return False
+        return True
+
+    def export_plot(self, path: str | Path, plot=None) -> bool:
+        try:
+            export_plot(plot or self.loss_plot, path)
+        except OSError as exc:
+            self.show_error("Cannot export plot", f"{path}: {exc}")
+            return False
+        return True
+
+    # -- dialogs ---------------------------------------------------------------------------------------
+    def _directory(self) -> str:
+        return str(self.settings.value("last_directory", str(Path.home())))
+
+    def _dialog_path(self, title: str, filters: str, save: bool, suffix: str = "") -> Path | None:
+        function = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        name, _ = function(self, title, self._directory(), filters)
+        if not name:
+            return None
+        path = Path(name)
+        if save and suffix and not path.suffix:
+            path = path.with_suffix(suffix)
+        self.settings.setValue("last_directory", str(path.parent))
+        return path
+
+    def _open_config_dialog(self) -> None:
+        if path := self._dialog_path("Open config", "Configs (*.toml *.json);;All files (*)", False):
+            self.load_config_file(path)
+
+    def _save_config_dialog(self) -> None:
+        if path := self._dialog_path("Save config", "TOML (*.toml);;JSON (*.json)", True, ".toml"):
+            self.save_config_file(path)
+
+    def _open_model_dialog(self) -> None:
+        if path := self._dialog_path("Open checkpoint or session", MODEL_FILTER, False):
+            self.open_file(path)
+
+    def _save_session_dialog(self) -> None:
+        filters = f"Sessions (*{SESSION_SUFFIX})"
+        if path := self._dialog_path("Save session", filters, True, SESSION_SUFFIX):
+            self.save_session_file(path)
+
+    def _save_checkpoint_dialog(self) -> None:
+        if path := self._dialog_path("Save checkpoint", "Checkpoints (*.safetensors)", True,
+                                     ".safetensors"):
+            self.save_checkpoint_file(path)
+
+    def _export_csv_dialog(self) -> None:
+        if path := self._dialog_path("Export loss history", "CSV (*.csv)", True, ".csv"):
+            self.export_history_csv(path)
+
+    def _export_plot_dialog(self) -> None:
+        if path := self._dialog_path("Export loss plot", "PNG image (*.png);;SVG image (*.svg)",
+                                     True, ".png"):
+            self.export_plot(path)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A window-modal message that does not block the event loop."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAccessibleName(title)
+        box.open()
+        self.message_box = box
+
+    def confirm_discard(self, what: str) -> bool:
+        answer = QMessageBox.question(
+            self, what, f"{what} discards the model trained in this window, which is not saved. "
+            "Continue?")
+        return answer == QMessageBox.StandardButton.Yes
+
+    # -- recent files and settings ---------------------------------------------------------------------
+    def _remember(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
+        self.settings.setValue("recent_files", recent[:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for name in self._recent():
+            self.recent_menu.addAction(Path(name).name, lambda p=name: self.open_file(p)) \
+                .setToolTip(name)
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        window_state = self.settings.value("window_state")
+        if window_state is not None:
+            self.restoreState(window_state)
+        self._fill_recent_menu()
+
+    # -- views --------------------------------------------------------------------------------------
+    def apply_theme(self, theme: str) -> None:
+        self.theme = theme
+        apply_theme(QApplication.instance(), theme)
+        scale = PRESENTATION_FONT_SCALE if self.presentation else 1.0
+        for plot in self.plots():
+            style_plot(plot, theme, scale)
+        self.theme_actions[theme].setChecked(True)
+        self.settings.setValue("theme", theme)
+
+    def plots(self) -> list:
+        return [self.loss_plot, self.experiment_panel.preview]
+
+    def set_presentation_mode(self, on: bool) -> None:
+        self.presentation = bool(on)
+        self.presentation_action.setChecked(self.presentation)
+        scale = PRESENTATION_FONT_SCALE if self.presentation else 1.0
+        self.setFont(scaled_font(self._base_font, scale))
+        self.loss_plot.set_line_scale(PRESENTATION_LINE_SCALE if self.presentation else 1.0)
+        for plot in self.plots():
+            style_plot(plot, self.theme, scale)
+        if self.presentation:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+
+    def closeEvent(self, event) -> None:
+        if self.controller.running:
+            self.state_label.setText("Stopping training…")
+            self.controller.shutdown()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        super().closeEvent(event)
+
+
+def _same_run(a: ExperimentConfig, b: ExperimentConfig) -> bool:
+    """Whether two configs describe the same run, apart from how long it lasts."""
+    left, right = a.to_dict(), b.to_dict()
+    for data in (left, right):
+        data["training"].pop("iterations")
+    return left == right
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "–"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+

@@ -1,0 +1,50 @@
+"""Export a plot as PNG (at twice the on-screen resolution) or SVG (vector, for slides)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pyqtgraph as pg
+import pyqtgraph.exporters
+from PySide6.QtCore import QRect, QSize
+from PySide6.QtGui import QPainter
+from PySide6.QtSvg import QSvgGenerator
+
+
+def export_plot(plot: pg.PlotWidget, path: str | Path) -> None:
+    """Write ``plot`` to ``path``; the suffix picks the format. Raises OSError on failure."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".svg"):
+        raise OSError(f"unknown image type '{path.suffix}': use .png or .svg")
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if suffix == ".svg":
+            _write_svg(plot, temp)
+        else:
+            exporter = pyqtgraph.exporters.ImageExporter(plot.getPlotItem())
+            exporter.parameters()["width"] = max(1200, 2 * plot.width())
+            exporter.export(temp)
+        if os.path.getsize(temp) == 0:
+            raise OSError("the image came out empty")
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def _write_svg(plot: pg.PlotWidget, filename: str) -> None:
+    # pyqtgraph's SVGExporter cannot parse the paths current Qt writes; Qt's own SVG
+    # generator renders the same scene as vectors.
+    generator = QSvgGenerator()
+    generator.setFileName(filename)
+    generator.setSize(QSize(plot.width(), plot.height()))
+    generator.setViewBox(QRect(0, 0, plot.width(), plot.height()))
+    generator.setTitle("MAML Studio plot")
+    painter = QPainter(generator)
+    try:
+        plot.render(painter)
+    finally:
+        painter.end()

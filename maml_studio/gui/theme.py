@@ -1,0 +1,57 @@
+"""Light and dark themes, and presentation mode's larger fonts."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+THEMES = ("light", "dark")
+PRESENTATION_FONT_SCALE = 1.5
+PRESENTATION_LINE_SCALE = 2.0
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    app.setStyle("Fusion")
+    if theme == "dark":
+        palette = QPalette()
+        colors = {
+            QPalette.ColorRole.Window: "#2b2d31", QPalette.ColorRole.WindowText: "#e6e6e6",
+            QPalette.ColorRole.Base: "#1f2023", QPalette.ColorRole.AlternateBase: "#2b2d31",
+            QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#35373c",
+            QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.Highlight: "#4a7fd4",
+            QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#35373c",
+            QPalette.ColorRole.ToolTipText: "#e6e6e6", QPalette.ColorRole.PlaceholderText: "#8a8a8a",
+        }
+        for role, color in colors.items():
+            palette.setColor(role, QColor(color))
+        palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#777777"))
+        palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#777777"))
+        palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#777777"))
+        app.setPalette(palette)
+    else:
+        app.setPalette(app.style().standardPalette())
+
+
+def style_plot(plot: pg.PlotWidget, theme: str, font_scale: float = 1.0) -> None:
+    background, foreground = ("#1f2023", "#d0d0d0") if theme == "dark" else ("#ffffff", "#333333")
+    plot.setBackground(background)
+    font = QFont()
+    font.setPointSizeF(9 * font_scale)
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(foreground)
+        axis.setTextPen(foreground)
+        axis.setTickFont(font)
+        axis.label.setFont(font)
+    legend = plot.getPlotItem().legend
+    if legend is not None:
+        legend.setBrush(pg.mkBrush(background + "d0"))
+        legend.setLabelTextColor(foreground)
+        legend.setLabelTextSize(f"{9 * font_scale:.0f}pt")
+
+
+def scaled_font(base: QFont, scale: float) -> QFont:
+    font = QFont(base)
+    font.setPointSizeF(base.pointSizeF() * scale)
+    return font

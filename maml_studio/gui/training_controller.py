@@ -1,0 +1,188 @@
+"""Runs a `Trainer` on a worker thread and forwards its events to the GUI thread.
+
+The worker's loop never returns to an event loop while training, so pause,
+resume and stop go straight to the trainer's thread-safe flags. The GUI gets
+progress at most every ~50 ms (with every loss since the last report) and a
+detached CPU snapshot of the parameters a few times a second.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from maml_studio.config import ExperimentConfig
+from maml_studio.history import History
+from maml_studio.model import Params
+from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
+
+PROGRESS_INTERVAL = 0.05
+SNAPSHOT_INTERVAL = 0.25
+# torch.compile and its imports recurse deeply; give the worker the stack a main thread has.
+TRAINING_STACK_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LossUpdate:
+    """The losses since the last update; `progress` is None for the final flush.
+
+    Signals carry this one object: PySide6 mishandles a bare None sent across threads.
+    """
+
+    progress: Progress | None
+    train_losses: list[float]
+    baseline_losses: list[float]
+
+
+class TrainingWorker(QObject):
+    progress = Signal(object)  # LossUpdate
+    validated = Signal(object)  # Validation
+    compile_status = Signal(object)  # CompileStatus
+    snapshot = Signal(object)  # {"state": Params, "baseline": Params | None}
+    finished = Signal(object)  # Finished (also for failures, with status "failed")
+
+    def __init__(self, config: ExperimentConfig, state: Params | None,
+                 baseline: Params | None, history: History | None) -> None:
+        super().__init__()
+        self.config = config
+        self.trainer: Trainer | None = None
+        self._resume = (state, baseline, history)
+        self._stop_requested = False
+        self._pause_requested = False
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            state, baseline, history = self._resume
+            self.trainer = Trainer(self.config, state=state, baseline_state=baseline,
+                                   history=history, progress_interval=PROGRESS_INTERVAL)
+            if self._pause_requested:
+                self.trainer.pause()
+            if self._stop_requested:
+                self.trainer.stop()
+            self._loop(self.trainer)
+        except Exception as exc:  # out of memory, a driver error, anything: report, keep the app
+            self.finished.emit(Finished("failed", self.trainer.history.iterations if self.trainer
+                                        else 0, _failure_message(exc)))
+
+    def _loop(self, trainer: Trainer) -> None:
+        sent_train = len(trainer.history.train_loss)
+        sent_baseline = len(trainer.history.baseline_loss)
+        last_snapshot = 0.0
+        for event in trainer.run():
+            if isinstance(event, Progress):
+                history = trainer.history
+                new_train = history.train_loss[sent_train:event.iteration]
+                new_baseline = history.baseline_loss[sent_baseline:event.iteration]
+                sent_train += len(new_train)
+                sent_baseline += len(new_baseline)
+                self.progress.emit(LossUpdate(event, new_train, new_baseline))
+                now = time.perf_counter()
+                if now - last_snapshot >= SNAPSHOT_INTERVAL:
+                    last_snapshot = now
+                    self.snapshot.emit(trainer.snapshot())
+            elif isinstance(event, Validation):
+                self.validated.emit(event)
+            elif isinstance(event, CompileStatus):
+                self.compile_status.emit(event)
+            elif isinstance(event, Finished):
+                history = trainer.history
+                # the losses after the last progress report, then the final parameters
+                self.progress.emit(LossUpdate(None, history.train_loss[sent_train:],
+                                              history.baseline_loss[sent_baseline:]))
+                self.snapshot.emit(trainer.snapshot())
+                self.finished.emit(event)
+
+    def pause(self) -> None:
+        self._pause_requested = True
+        if self.trainer is not None:
+            self.trainer.pause()
+
+    def resume(self) -> None:
+        self._pause_requested = False
+        if self.trainer is not None:
+            self.trainer.resume()
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self.trainer is not None:
+            self.trainer.stop()
+
+
+def _failure_message(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return (f"Training ran out of memory ({text}). Try a smaller meta-batch, fewer inner "
+                "steps, a smaller network or first-order MAML. The last parameters are kept.")
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" (in {where.name})" if where else ""
+    return f"Training failed: {type(exc).__name__}: {text}{place}. The last parameters are kept."
+
+
+class TrainingController(QObject):
+    """Owns the worker thread of the current run; lives on the GUI thread."""
+
+    progress = Signal(object)
+    validated = Signal(object)
+    compile_status = Signal(object)
+    snapshot = Signal(object)
+    finished = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread: QThread | None = None
+        self.worker: TrainingWorker | None = None
+        self.paused = False
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def start(self, config: ExperimentConfig, state=None, baseline=None, history=None) -> None:
+        if self.running:
+            raise RuntimeError("training is already running")
+        self.thread = QThread()
+        self.thread.setObjectName("maml-training")
+        self.thread.setStackSize(TRAINING_STACK_BYTES)
+        self.worker = TrainingWorker(config, state, baseline, history)
+        self.worker.moveToThread(self.thread)
+        for name in ("progress", "validated", "compile_status", "snapshot"):
+            getattr(self.worker, name).connect(getattr(self, name))
+        self.worker.finished.connect(self._worker_finished)
+        self.thread.started.connect(self.worker.run)
+        self.paused = False
+        self.thread.start()
+
+    def _worker_finished(self, event: Finished) -> None:
+        if self.thread is not None:  # None when shutdown() already joined the thread
+            self.thread.quit()
+            self.thread.wait()
+            self.thread = None
+        self.paused = False
+        self.finished.emit(event)
+
+    def pause(self) -> None:
+        if self.running and self.worker:
+            self.worker.pause()
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.running and self.worker:
+            self.worker.resume()
+            self.paused = False
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def shutdown(self, timeout_ms: int = 30000) -> None:
+        """Stop the run and join its thread (used when the window closes)."""
+        if self.thread is None:
+            return
+        self.stop()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
+        self.thread = None
