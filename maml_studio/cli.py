@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--seconds", type=float, default=3.0, help="timing budget per measurement")
     bench.add_argument("--no-compile", action="store_true", help="skip the compiled measurement")
+    bench.add_argument("--gui", action="store_true",
+                       help="measure the window's responsiveness while it trains (offscreen)")
     bench.set_defaults(handler=_run_bench)
 
     fam = sub.add_parser("families", help="list the task families and their parameters")
@@ -298,6 +300,15 @@ def _engine_threads() -> None:
 
 # -- bench, families, presets -----------------------------------------------------------------------
 def _run_bench(args) -> int:
+    if args.gui:
+        import importlib
+
+        # Loaded by name so that the command line itself stays free of Qt.
+        gui_bench = importlib.import_module("maml_studio.gui.bench_gui")
+        report = gui_bench.run_gui_bench(seconds=max(args.seconds, 2.0),
+                                         log=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(report, indent=2) if args.json else gui_bench.format_gui_report(report))
+        return 0
     from maml_studio.bench import format_report, run_bench
 
     report = run_bench(seconds=args.seconds, compile=not args.no_compile,

@@ -10,18 +10,21 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 
 from maml_studio.history import History
 
 SMOOTHING_WINDOW = 100
+REFRESH_MS = 250
 
 
 class GrowingSeries:
     """An append-only float array with amortised O(1) appends and a running mean."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: int = SMOOTHING_WINDOW) -> None:
+        self.window = window
         self._values = np.empty(1024)
+        self._smoothed = np.empty(1024)
         self._cumsum = np.zeros(1025)
         self.size = 0
 
@@ -31,23 +34,22 @@ class GrowingSeries:
         if needed > len(self._values):
             capacity = max(needed, 2 * len(self._values))
             self._values = np.resize(self._values, capacity)
+            self._smoothed = np.resize(self._smoothed, capacity)
             self._cumsum = np.resize(self._cumsum, capacity + 1)
         self._values[self.size:needed] = values
         self._cumsum[self.size + 1:needed + 1] = self._cumsum[self.size] + np.cumsum(values)
+        ends = np.arange(self.size + 1, needed + 1)
+        starts = np.maximum(ends - self.window, 0)
+        self._smoothed[self.size:needed] = (self._cumsum[ends] - self._cumsum[starts]) / (ends - starts)
         self.size = needed
 
     @property
     def values(self) -> np.ndarray:
         return self._values[:self.size]
 
-    def smoothed_at(self, index: int, window: int = SMOOTHING_WINDOW) -> float:
-        start = max(index + 1 - window, 0)
-        return float((self._cumsum[index + 1] - self._cumsum[start]) / (index + 1 - start))
-
-    def smoothed(self, window: int = SMOOTHING_WINDOW) -> np.ndarray:
-        ends = np.arange(1, self.size + 1)
-        starts = np.maximum(ends - window, 0)
-        return (self._cumsum[ends] - self._cumsum[starts]) / (ends - starts)
+    def smoothed(self) -> np.ndarray:
+        """Mean of the last `window` values at every index."""
+        return self._smoothed[:self.size]
 
 
 class LossPlot(pg.PlotWidget):
@@ -56,16 +58,16 @@ class LossPlot(pg.PlotWidget):
         self.setAccessibleName("Meta-training loss plot")
         self.setLabel("bottom", "meta-iteration")
         self.setLabel("left", "loss (MSE)")
-        self.showGrid(x=True, y=True, alpha=0.25)
         self.legend = self.addLegend(offset=(-10, 10), brush=(255, 255, 255, 200),
                                      labelTextColor=(40, 40, 40))
         self.train = GrowingSeries()
         self.baseline = GrowingSeries()
         self.validation: list[tuple[float, ...]] = []
         self.line_width = 2.0
+        # Dense curves are drawn 1 px wide: wider pens cost Qt's raster engine twice the time.
         self.raw_item = self._curve("meta-train loss", (100, 140, 220, 70), 1)
-        self.smooth_item = self._curve("meta-train loss (smoothed)", (40, 90, 200), 2)
-        self.baseline_item = self._curve("baseline train loss (smoothed)", (230, 140, 40, 150), 1.5)
+        self.smooth_item = self._curve("meta-train loss (smoothed)", (30, 80, 200), 1)
+        self.baseline_item = self._curve("baseline train loss (smoothed)", (230, 140, 40, 200), 1)
         self.before_item = self._curve("validation: before adaptation", (140, 140, 140), 2,
                                        symbol="o", style=Qt.PenStyle.DashLine)
         self.after_item = self._curve("validation: after adaptation", (200, 40, 60), 2.5, symbol="o")
@@ -74,7 +76,16 @@ class LossPlot(pg.PlotWidget):
         for item in (self.raw_item, self.smooth_item, self.baseline_item):
             item.setClipToView(True)
             item.setDownsampling(auto=True, method="peak")
+            item.setSkipFiniteCheck(True)
         self._crosshair()
+        # Redraw at most REFRESH_MS apart however fast losses arrive: every redraw is
+        # Python work on the GUI thread that the training thread would wait for.
+        self._dirty = False
+        self._validation_dirty = True
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self._refresh_if_dirty)
+        self._timer.start()
 
     def _curve(self, name, color, width, symbol=None, style=Qt.PenStyle.SolidLine):
         pen = pg.mkPen(color, width=width, style=style)
@@ -97,6 +108,7 @@ class LossPlot(pg.PlotWidget):
     # -- data ------------------------------------------------------------------------------------
     def clear_history(self) -> None:
         self.train, self.baseline, self.validation = GrowingSeries(), GrowingSeries(), []
+        self._validation_dirty = True
         self.refresh()
 
     def set_history(self, history: History) -> None:
@@ -104,6 +116,7 @@ class LossPlot(pg.PlotWidget):
         self.train.extend(history.train_loss)
         self.baseline.extend(history.baseline_loss)
         self.validation = list(history.validation)
+        self._validation_dirty = True
         self.refresh()
         self.enableAutoRange()
 
@@ -111,15 +124,26 @@ class LossPlot(pg.PlotWidget):
         self.train.extend(train_losses)
         self.baseline.extend(baseline_losses)
         self.validation.extend(validations)
-        self.refresh()
+        self._dirty = True
+        self._validation_dirty = self._validation_dirty or bool(validations)
+
+    def _refresh_if_dirty(self) -> None:
+        if self._dirty:
+            self.refresh()
 
     def refresh(self) -> None:
+        self._dirty = False
         n = self.train.size
         x = np.arange(1, n + 1, dtype=float)
         self.raw_item.setData(x, self.train.values)
         self.smooth_item.setData(x, self.train.smoothed())
         xb = np.arange(1, self.baseline.size + 1, dtype=float)
         self.baseline_item.setData(xb, self.baseline.smoothed())
+        if self._validation_dirty:
+            self._refresh_validation()
+
+    def _refresh_validation(self) -> None:
+        self._validation_dirty = False
         rows = np.array(self.validation, dtype=float).reshape(-1, 5)
         self.before_item.setData(rows[:, 0], rows[:, 1])
         self.after_item.setData(rows[:, 0], rows[:, 2])
@@ -130,6 +154,10 @@ class LossPlot(pg.PlotWidget):
     # -- appearance --------------------------------------------------------------------------------
     def set_log_scale(self, on: bool) -> None:
         self.setLogMode(y=on)
+
+    def set_grid(self, on: bool) -> None:
+        """Grid lines help reading values off the plot but double the cost of a redraw."""
+        self.showGrid(x=on, y=on, alpha=0.25 if on else 0)
 
     def set_line_scale(self, scale: float) -> None:
         for item in (self.raw_item, self.smooth_item, self.baseline_item, self.before_item,
@@ -152,7 +180,7 @@ class LossPlot(pg.PlotWidget):
             return
         self.v_line.setPos(iteration)
         text = (f"iteration {iteration:,}\nloss {self.train.values[iteration - 1]:.4f}  "
-                f"smoothed {self.train.smoothed_at(iteration - 1):.4f}")
+                f"smoothed {self.train.smoothed()[iteration - 1]:.4f}")
         nearest = min(self.validation, key=lambda row: abs(row[0] - iteration), default=None)
         if nearest is not None:
             text += f"\nvalidation @ {int(nearest[0]):,}: before {nearest[1]:.3f}, after {nearest[2]:.3f}"

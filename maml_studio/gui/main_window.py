@@ -25,7 +25,7 @@ from maml_studio.checkpoint import Checkpoint, CheckpointError, atomic_write_byt
 from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_preset, save_config
 from maml_studio.devices import resolve_device
 from maml_studio.gui.experiment_panel import ExperimentPanel
-from maml_studio.gui.gc_guard import collect_on_gui_thread
+from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
 from maml_studio.gui.loss_plot import LossPlot
 from maml_studio.gui.plot_export import export_plot
 from maml_studio.gui.theme import (
@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         if load_bundled:
             self._load_bundled_model()
+        freeze_startup_objects()
 
     # -- construction ------------------------------------------------------------------------------
     def _action(self, text: str, slot, shortcut=None, name: str | None = None,
@@ -154,6 +155,9 @@ class MainWindow(QMainWindow):
         self.log_action = self._action("&Log scale", self.loss_plot.set_log_scale, "Ctrl+L",
                                        "Log scale", checkable=True)
         view.addAction(self.log_action)
+        self.grid_action = self._action("Show &grid", self.loss_plot.set_grid, "Ctrl+G",
+                                        "Show grid", checkable=True)
+        view.addAction(self.grid_action)
         self.presentation_action = self._action("&Presentation mode", self.set_presentation_mode,
                                                 Qt.Key.Key_F11, "Presentation mode", checkable=True)
         view.addAction(self.presentation_action)

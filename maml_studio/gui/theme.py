@@ -49,6 +49,8 @@ def style_plot(plot: pg.PlotWidget, theme: str, font_scale: float = 1.0) -> None
         legend.setBrush(pg.mkBrush(background + "d0"))
         legend.setLabelTextColor(foreground)
         legend.setLabelTextSize(f"{9 * font_scale:.0f}pt")
+        for _, label in legend.items:  # existing entries keep their size otherwise
+            label.setText(label.text, size=f"{9 * font_scale:.0f}pt", color=foreground)
 
 
 def scaled_font(base: QFont, scale: float) -> QFont:

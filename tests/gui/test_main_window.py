@@ -23,6 +23,11 @@ def click(qtbot, window, name):
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
+def plotted_points(window):
+    data = window.loss_plot.raw_item.getData()[1]
+    return 0 if data is None else len(data)
+
+
 def iterations(window):
     return window.history.iterations
 
@@ -77,8 +82,7 @@ def test_start_pause_resume_stop_as_a_user(window, qtbot):
     qtbot.waitUntil(lambda: iterations(window) > 300, timeout=60000)
     assert not by_name(window, "Task family").isEnabled()  # locked while training
     assert by_name(window, "Settings locked").isVisible()
-    curve = window.loss_plot.raw_item.getData()[1]
-    assert curve is not None and len(curve) > 300
+    qtbot.waitUntil(lambda: plotted_points(window) > 300, timeout=5000)
     smoothed = window.loss_plot.train.smoothed()
     assert smoothed[-1] < smoothed[50]  # the loss fell
     assert window.loss_plot.validation  # meta-validation points arrived

@@ -1,0 +1,115 @@
+"""``maml-studio bench --gui``: how responsive the window stays while training runs flat out.
+
+Offscreen, the main window trains the paper's sine set-up while a 10 ms
+repeating timer on the GUI thread records how late each tick fires; the
+training speed in the window is compared with the same config headless.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+from maml_studio.bench import trainer_rate
+from maml_studio.config import load_preset
+
+TIMER_MS = 10
+
+
+def _config(compile_mode: str):
+    config = load_preset("sine-finn2017")
+    config.training.iterations = 10_000_000
+    config.training.compile = compile_mode
+    config.training.threads = 0  # the app's own choice: all cores but one
+    return config
+
+
+def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: None,
+                  modes: tuple[str, ...] = ("off", "wait")) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from maml_studio.gui.app import make_application
+    from maml_studio.gui.main_window import MainWindow
+
+    app = make_application()
+    report = {"timer_ms": TIMER_MS, "seconds": seconds, "modes": {}}
+    with tempfile.TemporaryDirectory() as scratch:
+        for mode in modes:
+            label = "eager" if mode == "off" else "compiled"
+            log(f"{label}: headless …")
+            headless = trainer_rate(_config(mode), seconds, log)["it_per_s"]
+            log(f"{label}: in the window …")
+            settings = QSettings(os.path.join(scratch, f"{mode}.ini"), QSettings.Format.IniFormat)
+            window = MainWindow(load_bundled=False, settings=settings)
+            window.resize(1280, 800)
+            window.show()
+            window.experiment_panel.set_config(_config(mode))
+            window.start_training()
+            _spin(app, lambda: window.history.iterations > 0, 300)  # compiled first, if asked
+            _spin(app, lambda: False, 1.0)  # settle
+            delays: list[float] = []
+            clock = QElapsedTimer()
+            clock.start()
+            last = [clock.nsecsElapsed()]
+
+            def tick() -> None:
+                now = clock.nsecsElapsed()
+                delays.append(max(0.0, (now - last[0]) / 1e6 - TIMER_MS))
+                last[0] = now
+
+            timer = QTimer()
+            timer.setInterval(TIMER_MS)
+            timer.timeout.connect(tick)
+            start_iterations = window.history.iterations
+            started = time.perf_counter()
+            last[0] = clock.nsecsElapsed()
+            timer.start()
+            _spin(app, lambda: False, seconds)
+            timer.stop()
+            in_window = (window.history.iterations - start_iterations) / (time.perf_counter() - started)
+            window.close()
+            delays.sort()
+            report["modes"][label] = {
+                "headless_it_per_s": headless,
+                "window_it_per_s": in_window,
+                "window_vs_headless": in_window / headless if headless else None,
+                "timer_delay_ms": {
+                    "median": statistics.median(delays),
+                    "p99": delays[min(len(delays) - 1, int(0.99 * len(delays)))],
+                    "worst": delays[-1],
+                    "ticks": len(delays),
+                },
+            }
+    return report
+
+
+def _spin(app, done: Callable[[], bool], seconds: float) -> None:
+    """Run the real event loop until ``done()`` or ``seconds`` have passed."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    deadline = time.perf_counter() + seconds
+    poll = QTimer()
+    poll.setInterval(20)
+    poll.timeout.connect(lambda: loop.quit() if done() or time.perf_counter() >= deadline else None)
+    poll.start()
+    loop.exec()
+    poll.stop()
+
+
+def format_gui_report(report: dict) -> str:
+    lines = [f"GUI responsiveness: {report['timer_ms']} ms timer on the GUI thread while the "
+             f"window trains sine-finn2017 ({report['seconds']:.0f} s per mode)", ""]
+    lines.append(f"{'mode':<10}{'headless it/s':>15}{'window it/s':>13}{'ratio':>8}"
+                 f"{'delay median':>14}{'p99':>8}{'worst':>8}")
+    for label, row in report["modes"].items():
+        d = row["timer_delay_ms"]
+        lines.append(f"{label:<10}{row['headless_it_per_s']:>15.1f}{row['window_it_per_s']:>13.1f}"
+                     f"{row['window_vs_headless']:>8.0%}{d['median']:>11.2f} ms{d['p99']:>6.1f} ms"
+                     f"{d['worst']:>6.1f} ms")
+    return "\n".join(lines)

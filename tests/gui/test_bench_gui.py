@@ -1,0 +1,11 @@
+from maml_studio.gui.bench_gui import format_gui_report, run_gui_bench
+
+
+def test_gui_bench_measures_timer_delays_and_training_speed(qapp):
+    report = run_gui_bench(seconds=1.5, modes=("off",))
+    row = report["modes"]["eager"]
+    assert row["headless_it_per_s"] > 0 and row["window_it_per_s"] > 0
+    delays = row["timer_delay_ms"]
+    assert delays["ticks"] > 50
+    assert 0 <= delays["median"] <= delays["p99"] <= delays["worst"]
+    assert "eager" in format_gui_report(report)
