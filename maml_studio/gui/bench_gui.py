@@ -30,11 +30,7 @@ def _config(compile_mode: str):
 def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: None,
                   modes: tuple[str, ...] = ("off", "wait")) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
-
     from maml_studio.gui.app import make_application
-    from maml_studio.gui.main_window import MainWindow
 
     app = make_application()
     report = {"timer_ms": TIMER_MS, "seconds": seconds, "modes": {}}
@@ -44,36 +40,8 @@ def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: 
             log(f"{label}: headless …")
             headless = trainer_rate(_config(mode), seconds, log)["it_per_s"]
             log(f"{label}: in the window …")
-            settings = QSettings(os.path.join(scratch, f"{mode}.ini"), QSettings.Format.IniFormat)
-            window = MainWindow(load_bundled=False, settings=settings)
-            window.resize(1280, 800)
-            window.show()
-            window.experiment_panel.set_config(_config(mode))
-            window.start_training()
-            _spin(app, lambda: window.history.iterations > 0, 300)  # compiled first, if asked
-            _spin(app, lambda: False, 1.0)  # settle
-            delays: list[float] = []
-            clock = QElapsedTimer()
-            clock.start()
-            last = [clock.nsecsElapsed()]
-
-            def tick() -> None:
-                now = clock.nsecsElapsed()
-                delays.append(max(0.0, (now - last[0]) / 1e6 - TIMER_MS))
-                last[0] = now
-
-            timer = QTimer()
-            timer.setInterval(TIMER_MS)
-            timer.timeout.connect(tick)
-            start_iterations = window.history.iterations
-            started = time.perf_counter()
-            last[0] = clock.nsecsElapsed()
-            timer.start()
-            _spin(app, lambda: False, seconds)
-            timer.stop()
-            in_window = (window.history.iterations - start_iterations) / (time.perf_counter() - started)
-            window.close()
-            delays.sort()
+            in_window, delays = _measure_window(app, mode, seconds,
+                                                os.path.join(scratch, f"{mode}.ini"))
             report["modes"][label] = {
                 "headless_it_per_s": headless,
                 "window_it_per_s": in_window,
@@ -86,6 +54,44 @@ def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: 
                 },
             }
     return report
+
+
+def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple[float, list[float]]:
+    """Training speed in the window, and the sorted delays of a 10 ms GUI-thread timer."""
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+
+    from maml_studio.gui.main_window import MainWindow
+
+    settings = QSettings(settings_path, QSettings.Format.IniFormat)
+    window = MainWindow(load_bundled=False, settings=settings)
+    window.resize(1280, 800)
+    window.show()
+    window.experiment_panel.set_config(_config(mode))
+    window.start_training()
+    _spin(app, lambda: window.history.iterations > 0, 300)  # compiled first, if asked
+    _spin(app, lambda: False, 1.0)  # settle
+    delays: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        delays.append(max(0.0, (now - last[0]) / 1e6 - TIMER_MS))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(TIMER_MS)
+    timer.timeout.connect(tick)
+    start_iterations = window.history.iterations
+    started = time.perf_counter()
+    last[0] = clock.nsecsElapsed()
+    timer.start()
+    _spin(app, lambda: False, seconds)
+    timer.stop()
+    rate = (window.history.iterations - start_iterations) / (time.perf_counter() - started)
+    window.close()
+    return rate, sorted(delays)
 
 
 def _spin(app, done: Callable[[], bool], seconds: float) -> None:
