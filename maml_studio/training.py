@@ -123,7 +123,7 @@ class Trainer:
         learners = [(self.experiment.learner, self.state)]
         if self.baseline_state is not None:
             learners.append((self.experiment.baseline, self.baseline_state))
-        optimizers = [self._optimizer(list(state.values())) for _, state in learners]
+        optimizer = self._optimizer([list(state.values()) for _, state in learners])
         step_fn = _joint_meta_gradient([learner for learner, _ in learners])
         data = seed_stream(cfg.seed, "data")
         validation_tasks = self._validation_tasks()
@@ -171,7 +171,7 @@ class Trainer:
                 batches = self._sample_chunk(data)
             batch = batches.pop(0)
 
-            losses = self._meta_step(compiled or step_fn, learners, optimizers, batch, iteration)
+            losses = self._meta_step(compiled or step_fn, learners, optimizer, batch, iteration)
             if losses is None:
                 yield self._diverged(iteration)
                 return
@@ -198,15 +198,17 @@ class Trainer:
                            f"Finished {iteration:,} iterations in {time.perf_counter() - began:.1f} s.")
 
     # -- pieces of the loop -----------------------------------------------------------------------
-    def _optimizer(self, tensors: list[torch.Tensor]) -> torch.optim.Optimizer:
+    def _optimizer(self, groups: list[list[torch.Tensor]]) -> torch.optim.Optimizer:
+        """One optimiser, a parameter group per learner: one fused update per step."""
         cfg = self.config.training
+        params = [{"params": tensors} for tensors in groups]
         if cfg.optimizer == "sgd":
-            optimizer = torch.optim.SGD(tensors, lr=cfg.outer_lr, foreach=True)
+            optimizer = torch.optim.SGD(params, lr=cfg.outer_lr, foreach=True)
         else:
             try:
-                optimizer = torch.optim.Adam(tensors, lr=cfg.outer_lr, fused=True)
+                optimizer = torch.optim.Adam(params, lr=cfg.outer_lr, fused=True)
             except RuntimeError:  # a device without the fused kernel
-                optimizer = torch.optim.Adam(tensors, lr=cfg.outer_lr, foreach=True)
+                optimizer = torch.optim.Adam(params, lr=cfg.outer_lr, foreach=True)
         if cfg.lr_decay == "linear":
             for group in optimizer.param_groups:
                 group["initial_lr"] = cfg.outer_lr
@@ -224,30 +226,25 @@ class Trainer:
             cfg.validation_tasks, alg.support_size, alg.query_size,
             seed_stream(cfg.seed, "validation")).to(self.device)
 
-    def _meta_step(self, step_fn, learners, optimizers, batch: TaskBatch, iteration: int
+    def _meta_step(self, step_fn, learners, optimizer, batch: TaskBatch, iteration: int
                    ) -> list[float] | None:
         """One outer update of every learner; None (and nothing changed) if it is not finite."""
         cfg = self.config.training
-        results = step_fn([_detached(s) for _, s in learners], *_batch_args(batch))
-        grads = [list(g.values()) for g, _ in results]
-        norms = [torch.linalg.vector_norm(torch.stack(torch._foreach_norm(g))) for g in grads]
-        check = torch.stack([torch.stack([loss, norm]) for (_, loss), norm in
-                             zip(results, norms, strict=True)])
-        values = check.tolist()
+        grads, summary = step_fn([_detached(s) for _, s in learners], *_batch_args(batch))
+        values = summary.tolist()  # [[loss, gradient norm] per learner]: the step's one sync
         if not all(math.isfinite(v) for row in values for v in row):
             return None
-        scale = 1.0 - iteration / cfg.iterations if cfg.lr_decay == "linear" else 1.0
         with self._lock:
-            for (_, state), optimizer, grad_list, norm in zip(
-                    learners, optimizers, grads, norms, strict=True):
-                if cfg.grad_clip > 0:
-                    torch._foreach_mul_(grad_list, torch.clamp(cfg.grad_clip / (norm + 1e-6), max=1.0))
+            for (_, state), grad_list, (_, norm) in zip(learners, grads, values, strict=True):
+                if cfg.grad_clip > 0 and norm > cfg.grad_clip:
+                    torch._foreach_mul_(grad_list, cfg.grad_clip / (norm + 1e-6))
                 for tensor, grad in zip(state.values(), grad_list, strict=True):
                     tensor.grad = grad
-                if cfg.lr_decay == "linear":
-                    for group in optimizer.param_groups:
-                        group["lr"] = group["initial_lr"] * scale
-                optimizer.step()
+            if cfg.lr_decay == "linear":
+                scale = 1.0 - iteration / cfg.iterations
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * scale
+            optimizer.step()
         return [row[0] for row in values]
 
     def _validate(self, iteration: int, tasks: TaskBatch) -> Validation:
@@ -300,10 +297,20 @@ def _batch_args(batch: TaskBatch) -> tuple[torch.Tensor, ...]:
 
 
 def _joint_meta_gradient(learners):
-    """One function computing every learner's meta-gradient, so one compile covers them all."""
+    """Every learner's meta-gradient, loss and gradient norm in one function (one compile).
+
+    Returns the gradients (a list per learner, in state order) and a ``[learners, 2]``
+    tensor of losses and gradient norms.
+    """
 
     def step(states, support_x, support_y, query_x, query_y):
-        return [learner.meta_gradient(state, support_x, support_y, query_x, query_y)
-                for learner, state in zip(learners, states, strict=True)]
+        grads, rows = [], []
+        for learner, state in zip(learners, states, strict=True):
+            grad, loss = learner.meta_gradient(state, support_x, support_y, query_x, query_y)
+            grad_list = [grad[name] for name in state]
+            norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grad_list]))
+            grads.append(grad_list)
+            rows.append(torch.stack([loss.detach(), norm]))
+        return grads, torch.stack(rows)
 
     return step
