@@ -45,3 +45,59 @@ def adapt_and_predict(
     finite = torch.isfinite(predictions).flatten(1).all(dim=1)
     diverged_at = None if bool(finite.all()) else int((~finite).nonzero()[0])
     return AdaptationResult(predictions, diverged_at)
+
+
+def adapt_models_together(
+    models: list[tuple[MetaLearner, Params]],
+    support_x: torch.Tensor,
+    support_y: torch.Tensor,
+    query_x: torch.Tensor,
+    steps: int,
+    lr: float | None = None,
+) -> list[AdaptationResult]:
+    """Adapt several models of one architecture to one task's points, as one batch.
+
+    The interactive path: the meta-learned model, the baseline and a random
+    initialisation are stacked along a leading model dimension and take their
+    SGD steps together with plain autograd, each with its own step sizes (a
+    learned rate per parameter for Meta-SGD, zero for what ANIL keeps fixed).
+    Matches `MetaLearner.adapt` step for step. ``support_x [K, d]``,
+    ``support_y [K, m]``, ``query_x [Q, d]``; one result per model, with
+    predictions ``[steps + 1, 1, Q, m]``.
+    """
+    model, loss_fn = models[0][0].model, models[0][0].loss_fn
+    names = list(model.shapes())
+    params, rates = {}, {}
+    for name in names:
+        params[name] = torch.stack([learner.network(state)[name] for learner, state in models])
+        rates[name] = torch.stack([
+            torch.as_tensor(learner.inner_rates(state, lr).get(name, 0.0),
+                            dtype=params[name].dtype).expand(params[name].shape[1:])
+            for learner, state in models])
+    count, k = len(models), support_x.shape[0]
+    inputs = torch.cat([support_x, query_x]).expand(count, -1, -1)
+    targets = support_y.expand(count, -1, -1)
+    predictions = []
+    tensors = [params[name].detach().clone().requires_grad_(True) for name in names]
+    rate_list = [rates[name] for name in names]
+    for step in range(steps + 1):
+        with torch.enable_grad():
+            output = model.forward(dict(zip(names, tensors, strict=True)), inputs)
+            predictions.append(output[:, k:].detach())
+            if step == steps or k == 0:
+                continue
+            loss = loss_fn(output[:, :k], targets).sum()  # models are independent: sum is fine
+            grads = torch.autograd.grad(loss, tensors)
+        with torch.no_grad():
+            tensors = [(t - r * g).requires_grad_(True)
+                       for t, r, g in zip(tensors, rate_list, grads, strict=True)]
+    if k == 0:
+        predictions = predictions[:1] * (steps + 1)
+    stacked = torch.stack(predictions)  # [steps + 1, models, Q, m]
+    results = []
+    for index in range(count):
+        per_model = stacked[:, index].unsqueeze(1)
+        finite = torch.isfinite(per_model).flatten(1).all(dim=1)
+        diverged_at = None if bool(finite.all()) else int((~finite).nonzero()[0])
+        results.append(AdaptationResult(per_model, diverged_at))
+    return results

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from maml_studio.checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint
 from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_preset, save_config
 from maml_studio.devices import resolve_device
+from maml_studio.gui.adaptation_panel import AdaptationPanel
 from maml_studio.gui.experiment_panel import ExperimentPanel
 from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
 from maml_studio.gui.loss_plot import LossPlot
@@ -86,6 +87,9 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.addTab(self.loss_plot, "Training")
+        self.adaptation = AdaptationPanel()
+        self.tabs.addTab(self.adaptation, "Adaptation")
+        self.adaptation.status_changed.connect(self._adaptation_status)
         self.setCentralWidget(self.tabs)
 
         self._build_actions()
@@ -308,6 +312,7 @@ class MainWindow(QMainWindow):
 
     def _on_snapshot(self, snapshot) -> None:
         self.model = Checkpoint(self.run_config, snapshot["state"], snapshot["baseline"], self.history)
+        self.adaptation.set_model(self.model, live=True)
 
     def _on_finished(self, event: Finished) -> None:
         self.resumable = event.status in ("stopped",)
@@ -368,6 +373,7 @@ class MainWindow(QMainWindow):
 
     def apply_model(self, checkpoint: Checkpoint, view: dict) -> None:
         self.model = checkpoint
+        self.adaptation.set_model(checkpoint)
         self.history = History(list(checkpoint.history.train_loss),
                                list(checkpoint.history.baseline_loss),
                                list(checkpoint.history.validation))
@@ -584,7 +590,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("theme", theme)
 
     def plots(self) -> list:
-        return [self.loss_plot, self.experiment_panel.preview]
+        return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot]
 
     def set_presentation_mode(self, on: bool) -> None:
         self.presentation = bool(on)
@@ -599,10 +605,15 @@ class MainWindow(QMainWindow):
         else:
             self.showNormal()
 
+    def _adaptation_status(self, text: str) -> None:
+        if text:
+            self.statusBar().showMessage(text, 8000)
+
     def closeEvent(self, event) -> None:
         if self.controller.running:
             self.state_label.setText("Stopping training…")
             self.controller.shutdown()
+        self.adaptation.shutdown()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         super().closeEvent(event)

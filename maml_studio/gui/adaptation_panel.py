@@ -1,0 +1,543 @@
+"""The adaptation panel: click support points, watch the model fit them after K steps.
+
+Left click adds a point, dragging moves it, right click (or Ctrl+click)
+removes it. The curves after every step come from one computation on the
+adaptation thread, so the step slider only picks which one to show.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from maml_studio.algorithms import Pretrained
+from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
+from maml_studio.experiment import Experiment, seed_stream
+from maml_studio.gui.adaptation_worker import AdaptationRequest, AdaptationResult, AdaptationThread
+from maml_studio.pointsets import read_points
+
+MAX_STEPS = 100
+QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on demand
+GRID_POINTS = 300
+PICK_RADIUS_PX = 10
+PLAY_INTERVAL_MS = 120
+
+CURVES = {  # name: (legend text, colour, width, style)
+    "maml": ("meta-learned", (200, 30, 50), 3.0, Qt.PenStyle.SolidLine),
+    "pretrained": ("pretrained baseline", (230, 140, 30), 2.0, Qt.PenStyle.SolidLine),
+    "random": ("random initialisation", (130, 130, 130), 1.5, Qt.PenStyle.SolidLine),
+}
+
+
+@dataclass
+class SampledTask:
+    params: torch.Tensor  # one task's parameter row
+    description: str
+
+
+class PointsCommand(QUndoCommand):
+    """A change of the support points, undoable."""
+
+    def __init__(self, panel: AdaptationPanel, before: np.ndarray, after: np.ndarray, text: str):
+        super().__init__(text)
+        self.panel, self.before, self.after = panel, before.copy(), after.copy()
+
+    def redo(self) -> None:
+        self.panel.set_points(self.after, record=False)
+
+    def undo(self) -> None:
+        self.panel.set_points(self.before, record=False)
+
+
+class PointViewBox(pg.ViewBox):
+    """A view box whose left-drag moves a support point when it starts on one."""
+
+    def __init__(self, panel: AdaptationPanel) -> None:
+        super().__init__()
+        self.panel = panel
+        self._dragging: int | None = None
+        self._drag_start: np.ndarray | None = None
+        self.setMenuEnabled(False)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        if ev.isStart():
+            self._dragging = self.panel.point_near(ev.buttonDownScenePos())
+            self._drag_start = self.panel.points.copy()
+        if self._dragging is None:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        position = self.mapSceneToView(ev.scenePos())
+        self.panel.move_point(self._dragging, position.x(), position.y())
+        if ev.isFinish():
+            self.panel.record(self._drag_start, "Move point")
+            self._dragging = None
+
+
+class AdaptationPanel(QWidget):
+    status_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.points = np.zeros((0, 2))  # support points (x, y)
+        self.model: Checkpoint | None = None
+        self.experiment: Experiment | None = None
+        self.task: SampledTask | None = None
+        self.result: AdaptationResult | None = None
+        self.serial = 0
+        self.paper_mode = False
+        self.undo_stack = QUndoStack(self)
+        self.worker = AdaptationThread(self)
+        self.worker.done.connect(self._on_result)
+        self.worker.failed.connect(lambda message: self._say(f"Adaptation failed: {message}"))
+        self._sample_generator = seed_stream(0, "adaptation-panel")
+        self._build()
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        self.view_box = PointViewBox(self)
+        self.plot = pg.PlotWidget(viewBox=self.view_box)
+        self.plot.setAccessibleName("Adaptation plot")
+        self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
+                             "Ctrl+click: remove it")
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.legend = self.plot.addLegend(offset=(10, 10), brush=(255, 255, 255, 200),
+                                          labelTextColor=(40, 40, 40))
+        self.truth_item = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=2,
+                                                               style=Qt.PenStyle.DashLine))
+        self.steps_item = self.plot.plot([], [], pen=pg.mkPen((200, 30, 50, 60), width=1),
+                                         connect="finite")
+        self.paper_items = {
+            (name, step): self.plot.plot([], [], pen=pg.mkPen(
+                CURVES[name][1], width=2,
+                style=Qt.PenStyle.DotLine if step == 0 else Qt.PenStyle.DashLine))
+            for name in ("maml", "pretrained") for step in (0, 1)
+        }
+        self.curve_items = {
+            name: self.plot.plot([], [], pen=pg.mkPen(color, width=width, style=style))
+            for name, (_, color, width, style) in CURVES.items()
+        }
+        for item in self.paper_items.values():
+            item.setVisible(False)
+        self.points_item = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(30, 30, 30),
+                                              pen=pg.mkPen("w", width=1.5))
+        self.points_item.setZValue(10)
+        self.plot.addItem(self.points_item)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.message = pg.TextItem(anchor=(0, 0), color=(150, 30, 30))
+        self.message.setZValue(20)
+        self.plot.addItem(self.message, ignoreBounds=True)
+        layout.addWidget(self.plot, 1)
+
+        controls = QHBoxLayout()
+        self.sample_button = self._button("Sample task", "Sample task", self.sample_task,
+                                          "Draw a random task from the family and K points from it")
+        self.shots = QSpinBox()
+        self.shots.setRange(1, 100)
+        self.shots.setValue(5)
+        self.shots.setAccessibleName("Sampled points")
+        self.shots.setToolTip("How many support points Sample task draws (K)")
+        self.clear_button = self._button("Clear", "Clear points", self.clear_points,
+                                         "Remove every support point")
+        self.paper_button = self._button("Paper figure", "Paper figure", self.paper_figure,
+                                         "The MAML paper's Figure 2: a sine task, 10 points, the "
+                                         "models after 0, 1 and 10 steps")
+        self.play_button = self._button("Play", "Play adaptation", self.play,
+                                        "Animate the adaptation from step 0 to the chosen step")
+        controls.addWidget(self.sample_button)
+        controls.addWidget(QLabel("K"))
+        controls.addWidget(self.shots)
+        controls.addWidget(self.clear_button)
+        controls.addWidget(self.paper_button)
+        controls.addSpacing(20)
+        controls.addWidget(QLabel("Steps"))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, MAX_STEPS)
+        self.slider.setValue(10)
+        self.slider.setAccessibleName("Adaptation steps")
+        self.slider.setToolTip("Gradient steps taken on the support points")
+        self.slider.valueChanged.connect(self._step_changed)
+        controls.addWidget(self.slider, 1)
+        self.step_label = QLabel("10")
+        self.step_label.setMinimumWidth(30)
+        self.step_label.setAccessibleName("Shown step")
+        controls.addWidget(self.step_label)
+        controls.addWidget(self.play_button)
+        controls.addWidget(QLabel("α"))
+        self.lr_box = pg.SpinBox(value=0.01, bounds=(1e-6, 10.0), dec=True, step=0.5,
+                                 minStep=1e-6, decimals=4, compactHeight=False)
+        self.lr_box.setAccessibleName("Adaptation learning rate")
+        self.lr_box.setToolTip("Inner learning rate used to adapt (Meta-SGD scales its learned "
+                               "rates by this over its training rate)")
+        self.lr_box.setMinimumWidth(80)
+        self.lr_box.sigValueChanged.connect(self.request)
+        controls.addWidget(self.lr_box)
+        layout.addLayout(controls)
+
+        toggles = QHBoxLayout()
+        self.toggles = {}
+        for key, text in (("maml", "meta-learned"), ("steps", "earlier steps"),
+                          ("pretrained", "pretrained baseline"), ("random", "random init"),
+                          ("truth", "true function")):
+            box = QCheckBox(text)
+            box.setChecked(key != "steps")
+            box.setAccessibleName(f"Show {text}")
+            box.toggled.connect(self._redraw)
+            toggles.addWidget(box)
+            self.toggles[key] = box
+        self.live_box = QCheckBox("Live: follow training")
+        self.live_box.setChecked(True)
+        self.live_box.setAccessibleName("Follow training live")
+        self.live_box.setToolTip("While training runs, re-adapt with every new parameter snapshot")
+        toggles.addWidget(self.live_box)
+        toggles.addStretch(1)
+        layout.addLayout(toggles)
+        self.info = QLabel("")
+        self.info.setAccessibleName("Adaptation status")
+        self.info.setWordWrap(True)
+        layout.addWidget(self.info)
+
+        self._play_timer = QTimer(self)
+        self._play_timer.setInterval(PLAY_INTERVAL_MS)
+        self._play_timer.timeout.connect(self._play_tick)
+        undo = QShortcut(QKeySequence.StandardKey.Undo, self)
+        undo.activated.connect(self.undo_stack.undo)
+        redo = QShortcut(QKeySequence("Ctrl+Shift+Z"), self)
+        redo.activated.connect(self.undo_stack.redo)
+
+    def _button(self, text, name, slot, tip) -> QPushButton:
+        button = QPushButton(text)
+        button.setAccessibleName(name)
+        button.setToolTip(tip)
+        button.clicked.connect(slot)
+        return button
+
+    # -- the model ------------------------------------------------------------------------------
+    def set_model(self, checkpoint: Checkpoint | None, live: bool = False) -> bool:
+        """Show adaptation of ``checkpoint``; refuses models the panel cannot draw."""
+        if live and not self.live_box.isChecked():
+            return False
+        if checkpoint is None:
+            return False
+        experiment = Experiment.from_config(checkpoint.config)
+        if experiment.family.dim_in != 1 or experiment.family.dim_out != 1:
+            self.model, self.experiment = None, None
+            self._say(f"This model maps {experiment.family.dim_in} inputs to "
+                      f"{experiment.family.dim_out} outputs; the adaptation panel draws 1-D "
+                      "families only.")
+            self._clear_curves()
+            return False
+        family_changed = self.experiment is None or \
+            self.experiment.config.task != experiment.config.task
+        self.model, self.experiment = checkpoint, experiment
+        if not live:
+            self.lr_box.setValue(checkpoint.config.algorithm.inner_lr)
+            self._random_state = Pretrained(experiment.model, experiment.learner.loss_fn,
+                                            checkpoint.config.algorithm).init_state(
+                                                seed_stream(0, "random-init"))
+        if family_changed:
+            self.task = None
+            self.plot.setXRange(*experiment.family.x_range, padding=0.02)
+        self.request()
+        return True
+
+    def _models(self) -> dict:
+        exp, model = self.experiment, self.model
+        models = {"maml": (exp.learner, model.state)}
+        if model.baseline_state is not None:
+            models["pretrained"] = (exp.baseline, model.baseline_state)
+        models["random"] = (exp.baseline, self._random_state)
+        return models
+
+    # -- points ---------------------------------------------------------------------------------
+    def set_points(self, points: np.ndarray, record: bool = True, text: str = "Edit points") -> None:
+        before = self.points
+        self.points = np.asarray(points, dtype=float).reshape(-1, 2)
+        if record:
+            self.undo_stack.push(PointsCommand(self, before, self.points, text))
+            return  # the command's redo() calls back with record=False
+        self.points_item.setData(self.points[:, 0], self.points[:, 1])
+        self.request()
+
+    def record(self, before: np.ndarray, text: str) -> None:
+        """Record an edit already applied (a finished drag) for undo."""
+        after = self.points.copy()
+        if not np.array_equal(before, after):
+            command = PointsCommand(self, before, after, text)
+            self.undo_stack.push(command)
+
+    def add_point(self, x: float, y: float) -> None:
+        self.set_points(np.vstack([self.points, [[x, y]]]), text="Add point")
+
+    def remove_point(self, index: int) -> None:
+        self.set_points(np.delete(self.points, index, axis=0), text="Remove point")
+
+    def move_point(self, index: int, x: float, y: float) -> None:
+        points = self.points.copy()
+        points[index] = (x, y)
+        self.set_points(points, record=False)
+
+    def clear_points(self) -> None:
+        self.task = None
+        self.set_points(np.zeros((0, 2)), text="Clear points")
+
+    def point_near(self, scene_pos: QPointF) -> int | None:
+        """Index of the support point within a few pixels of ``scene_pos``."""
+        if not len(self.points):
+            return None
+        view = self.view_box
+        scene = np.array([[view.mapViewToScene(QPointF(x, y)).x(),
+                           view.mapViewToScene(QPointF(x, y)).y()] for x, y in self.points])
+        distance = np.hypot(scene[:, 0] - scene_pos.x(), scene[:, 1] - scene_pos.y())
+        index = int(distance.argmin())
+        return index if distance[index] <= PICK_RADIUS_PX else None
+
+    def _clicked(self, event) -> None:
+        # The support-point scatter accepts clicks on its points; every other click that
+        # lands in the data area, outside the legend, belongs to the panel too.
+        position = event.scenePos()
+        if self.experiment is None or not self.view_box.sceneBoundingRect().contains(position):
+            return
+        if self.legend.isVisible() and self.legend.sceneBoundingRect().contains(position):
+            return
+        near = self.point_near(event.scenePos())
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if event.button() == Qt.MouseButton.RightButton or ctrl:
+            if near is not None:
+                self.remove_point(near)
+            event.accept()
+        elif event.button() == Qt.MouseButton.LeftButton and near is None:
+            position = self.view_box.mapSceneToView(event.scenePos())
+            self.add_point(position.x(), position.y())
+            event.accept()
+
+    # -- tasks ------------------------------------------------------------------------------------
+    def sample_task(self, shots: int | None = None) -> None:
+        if self.experiment is None:
+            return
+        family = self.experiment.family
+        batch = family.sample(1, shots or self.shots.value(), 0, self._sample_generator)
+        self.task = SampledTask(batch.params[0], family.describe(batch.params[0]))
+        points = np.column_stack([batch.support_x[0, :, 0].numpy(), batch.support_y[0, :, 0].numpy()])
+        self.set_points(points, text="Sample task")
+
+    def paper_figure(self) -> None:
+        """Figure 2 of the MAML paper on the current model: a sine task and 10 points."""
+        if self.experiment is None:
+            return
+        if self.experiment.config.task.family != "sine":
+            self._say("Paper figure needs a sine model: open the bundled sine-finn2017 model.")
+            return
+        self.paper_mode = True
+        self.shots.setValue(10)
+        self.slider.setValue(10)
+        for key in ("maml", "pretrained", "truth"):
+            self.toggles[key].setChecked(True)
+        self.toggles["random"].setChecked(False)
+        self.toggles["steps"].setChecked(False)
+        self.sample_task(10)
+
+    # -- computing ---------------------------------------------------------------------------------
+    def request(self) -> None:
+        """Ask for curves for the current points; the newest request wins."""
+        if self.experiment is None or self.model is None:
+            return
+        self.serial += 1
+        family = self.experiment.family
+        low, high = family.x_range
+        if len(self.points):
+            low, high = min(low, self.points[:, 0].min()), max(high, self.points[:, 0].max())
+        self.grid = np.linspace(low, high, GRID_POINTS)
+        self.worker.submit(AdaptationRequest(
+            self.serial, self._models(), self.points[:, 0].copy(), self.points[:, 1].copy(),
+            self.grid.copy(), QUICK_STEPS if self.step <= QUICK_STEPS else MAX_STEPS,
+            float(self.lr_box.value())))
+
+    def _on_result(self, result: AdaptationResult) -> None:
+        if result.serial != self.serial:
+            return  # computed for points the user has changed since
+        self.result = result
+        self.last_latency = result.seconds
+        self._redraw()
+
+    # -- drawing ---------------------------------------------------------------------------------
+    def _step_changed(self, step: int) -> None:
+        self.step_label.setText(str(step))
+        if self.paper_mode and step != 10:
+            self.paper_mode = False
+        if self.result is not None and step >= self.result.curves["maml"].shape[0]:
+            self.request()  # beyond the steps computed so far: compute up to MAX_STEPS
+            return
+        self._redraw()
+
+    @property
+    def step(self) -> int:
+        return self.slider.value()
+
+    def _clear_curves(self) -> None:
+        for item in (*self.curve_items.values(), *self.paper_items.values(), self.steps_item,
+                     self.truth_item):
+            item.setData([], [])
+
+    def _redraw(self) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit's huge values
+            self._draw()
+
+    def _draw(self) -> None:
+        result, step = self.result, self.step
+        if result is None or result.serial != self.serial or \
+                step >= result.curves["maml"].shape[0]:
+            return
+        truth = self._truth()
+        self.truth_item.setData(self.grid if truth is not None else [],
+                                truth if truth is not None else [])
+        self.truth_item.setVisible(self.toggles["truth"].isChecked())
+        notes = []
+        for name, item in self.curve_items.items():
+            curves = result.curves.get(name)
+            if curves is None:
+                item.setData([], [])
+                continue
+            shown, diverged = self._finite_step(name, step)
+            if diverged is not None:
+                notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
+            item.setData(self.grid, curves[shown])
+            item.setVisible(self.toggles[name].isChecked())
+            label = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}"
+            if truth is not None:
+                label += f"  (MSE {np.mean((curves[shown] - truth) ** 2):.3f})"
+            item.legend_text = label
+        self._draw_earlier_steps(step)
+        self._draw_paper_curves(truth)
+        self._rebuild_legend()
+        description = f"task: {self.task.description}" if self.task else "your points"
+        latency = f"{1000 * result.seconds:.0f} ms"
+        self.info.setText(f"{len(self.points)} points · {description} · curves in {latency}")
+        self._say("; ".join(notes))
+
+    def _finite_step(self, name: str, step: int) -> tuple[int, int | None]:
+        diverged = self.result.diverged_at.get(name)
+        if diverged is not None and step >= diverged:
+            return diverged - 1, diverged
+        return step, None
+
+    def _draw_earlier_steps(self, step: int) -> None:
+        curves = self.result.curves["maml"]
+        if step == 0 or not self.toggles["steps"].isChecked():
+            self.steps_item.setData([], [])
+            return
+        shown = [s for s in range(step) if np.isfinite(curves[s]).all()]
+        x = np.concatenate([np.append(self.grid, np.nan) for _ in shown])
+        y = np.concatenate([np.append(curves[s], np.nan) for s in shown])
+        self.steps_item.setData(x, y)
+
+    def _draw_paper_curves(self, truth) -> None:
+        for (name, step), item in self.paper_items.items():
+            curves = self.result.curves.get(name)
+            visible = self.paper_mode and curves is not None
+            item.setVisible(visible)
+            if visible:
+                item.setData(self.grid, curves[step])
+                label = f"{CURVES[name][0]}, {step} step{'s' if step != 1 else ''}"
+                if truth is not None:
+                    label += f"  (MSE {np.mean((curves[step] - truth) ** 2):.3f})"
+                item.legend_text = label
+
+    def _rebuild_legend(self) -> None:
+        """Legend entries for the curves on show, with their current labels."""
+        self.legend.clear()
+        entries = [(self.truth_item, "true function"), (self.steps_item, "earlier steps"),
+                   *[(item, getattr(item, "legend_text", "")) for item in self.paper_items.values()],
+                   *[(item, getattr(item, "legend_text", "")) for item in self.curve_items.values()]]
+        for item, text in entries:
+            has_data = item.getData()[0] is not None and len(item.getData()[0])
+            if item.isVisible() and has_data:
+                self.legend.addItem(item, text)
+        if len(self.points):
+            self.legend.addItem(self.points_item, "support points")
+
+    def legend_texts(self) -> list[str]:
+        return [label.text for _, label in self.legend.items]
+
+    def _truth(self) -> np.ndarray | None:
+        if self.task is None:
+            return None
+        grid = torch.as_tensor(self.grid, dtype=torch.float32).reshape(1, -1, 1)
+        return self.experiment.family.truth(self.task.params.unsqueeze(0), grid)[0, :, 0].numpy()
+
+    def curve(self, name: str, step: int | None = None) -> np.ndarray:
+        """The predictions of a curve at the grid after ``step`` steps (default: the shown one)."""
+        return self.result.curves[name][self.step if step is None else step]
+
+    def support_error(self, name: str, step: int) -> float:
+        """Mean squared distance of a curve to the support points after ``step`` steps."""
+        return float(np.mean((self.result.support_predictions[name][step] - self.points[:, 1]) ** 2))
+
+    def _say(self, text: str) -> None:
+        self.message.setText(text)
+        if text:
+            view = self.view_box.viewRange()
+            self.message.setPos(view[0][0], view[1][1])
+        self.status_changed.emit(text)
+
+    # -- play ----------------------------------------------------------------------------------------
+    def play(self) -> None:
+        self._play_target = max(self.step, 1)
+        self.slider.setValue(0)
+        self._play_timer.start()
+
+    def _play_tick(self) -> None:
+        if self.step >= self._play_target:
+            self._play_timer.stop()
+            return
+        self.slider.setValue(self.step + 1)
+
+    # -- files ---------------------------------------------------------------------------------------
+    def import_points(self, path) -> None:
+        points = read_points(path, 1, 1, need_y=True)
+        if points.x.shape[0] != 1:
+            raise ValueError(f"{path}: holds {points.x.shape[0]} tasks; the panel shows one")
+        self.task = None
+        self.set_points(np.column_stack([points.x[0, :, 0].numpy(), points.y[0, :, 0].numpy()]),
+                        text="Import points")
+
+    def export_predictions(self, path) -> None:
+        if self.result is None:
+            raise ValueError("no curves yet")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        names = [n for n in CURVES if n in self.result.curves]
+        truth = self._truth()
+        writer.writerow(["x", *[f"{n}_step{self._finite_step(n, self.step)[0]}" for n in names],
+                         *(["truth"] if truth is not None else [])])
+        columns = [self.result.curves[n][self._finite_step(n, self.step)[0]] for n in names]
+        if truth is not None:
+            columns.append(truth)
+        for i, x in enumerate(self.grid):
+            writer.writerow([f"{x:.7g}", *[f"{c[i]:.7g}" for c in columns]])
+        atomic_write_bytes(path, out.getvalue().encode())
+
+    def shutdown(self) -> None:
+        self._play_timer.stop()
+        self.worker.shutdown()
