@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from maml_studio.algorithms import Pretrained
 from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
 from maml_studio.experiment import Experiment, seed_stream
 from maml_studio.gui.adaptation_worker import AdaptationRequest, AdaptationResult, AdaptationThread
@@ -250,12 +249,12 @@ class AdaptationPanel(QWidget):
             return False
         family_changed = self.experiment is None or \
             self.experiment.config.task != experiment.config.task
+        if self.experiment is None or self.experiment.model != experiment.model:
+            # a fixed random initialisation of this architecture, adapted like the others
+            self._random_state = experiment.baseline.init_state(seed_stream(0, "random-init"))
         self.model, self.experiment = checkpoint, experiment
         if not live:
             self.lr_box.setValue(checkpoint.config.algorithm.inner_lr)
-            self._random_state = Pretrained(experiment.model, experiment.learner.loss_fn,
-                                            checkpoint.config.algorithm).init_state(
-                                                seed_stream(0, "random-init"))
         if family_changed:
             self.task = None
             self.plot.setXRange(*experiment.family.x_range, padding=0.02)
