@@ -53,7 +53,35 @@ def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: 
                     "ticks": len(delays),
                 },
             }
+        log("adaptation panel: point change → curves on screen …")
+        report["panel_latency_ms"] = _panel_latency(app, os.path.join(scratch, "panel.ini"))
     return report
+
+
+def _panel_latency(app, settings_path: str, runs: int = 50) -> dict:
+    """From a change of 10 support points to the new curves drawn, in the real panel."""
+    import numpy as np
+    from PySide6.QtCore import QSettings
+
+    from maml_studio.gui.main_window import MainWindow
+
+    window = MainWindow(settings=QSettings(settings_path, QSettings.Format.IniFormat))
+    window.show()
+    panel = window.adaptation
+    window.tabs.setCurrentWidget(panel)
+    rng = np.random.default_rng(0)
+    timings = []
+    for run in range(runs + 3):
+        points = np.column_stack([rng.uniform(-5, 5, 10), rng.uniform(-4, 4, 10)])
+        started = time.perf_counter()
+        panel.set_points(points)
+        _spin(app, lambda: panel.result is not None and panel.result.serial == panel.serial, 30,
+              poll_ms=1)
+        if run >= 3:
+            timings.append(1000 * (time.perf_counter() - started))
+    window.close()
+    return {"median": statistics.median(timings), "worst": max(timings), "runs": runs,
+            "steps_computed": panel.result.curves["maml"].shape[0] - 1}
 
 
 def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple[float, list[float]]:
@@ -94,14 +122,14 @@ def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple
     return rate, sorted(delays)
 
 
-def _spin(app, done: Callable[[], bool], seconds: float) -> None:
+def _spin(app, done: Callable[[], bool], seconds: float, poll_ms: int = 20) -> None:
     """Run the real event loop until ``done()`` or ``seconds`` have passed."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     loop = QEventLoop()
     deadline = time.perf_counter() + seconds
     poll = QTimer()
-    poll.setInterval(20)
+    poll.setInterval(poll_ms)
     poll.timeout.connect(lambda: loop.quit() if done() or time.perf_counter() >= deadline else None)
     poll.start()
     loop.exec()
@@ -118,4 +146,9 @@ def format_gui_report(report: dict) -> str:
         lines.append(f"{label:<10}{row['headless_it_per_s']:>15.1f}{row['window_it_per_s']:>13.1f}"
                      f"{row['window_vs_headless']:>8.0%}{d['median']:>11.2f} ms{d['p99']:>6.1f} ms"
                      f"{d['worst']:>6.1f} ms")
+    panel = report.get("panel_latency_ms")
+    if panel:
+        lines.append(f"\nadaptation panel, 10 points changed → curves for steps 0–"
+                     f"{panel['steps_computed']} drawn: median {panel['median']:.1f} ms, "
+                     f"worst {panel['worst']:.1f} ms ({panel['runs']} runs)")
     return "\n".join(lines)
