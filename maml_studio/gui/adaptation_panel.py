@@ -120,7 +120,6 @@ class AdaptationPanel(QWidget):
         self.plot.setAccessibleName("Adaptation plot")
         self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
                              "Ctrl+click: remove it")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.legend = self.plot.addLegend(offset=(10, 10), brush=(255, 255, 255, 200),
                                           labelTextColor=(40, 40, 40))
         self.truth_item = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=2,
@@ -234,9 +233,16 @@ class AdaptationPanel(QWidget):
 
     # -- the model ------------------------------------------------------------------------------
     def set_model(self, checkpoint: Checkpoint | None, live: bool = False) -> bool:
-        """Show adaptation of ``checkpoint``; refuses models the panel cannot draw."""
+        """Show adaptation of ``checkpoint``; refuses models the panel cannot draw.
+
+        Live snapshots while the panel is hidden are kept and adapted once it is shown.
+        """
         if live and not self.live_box.isChecked():
             return False
+        if live and not self.isVisible():
+            self._hidden_snapshot = checkpoint
+            return False
+        self._hidden_snapshot = None
         if checkpoint is None:
             return False
         experiment = Experiment.from_config(checkpoint.config)
@@ -260,6 +266,14 @@ class AdaptationPanel(QWidget):
             self.plot.setXRange(*experiment.family.x_range, padding=0.02)
         self.request()
         return True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_hidden_snapshot", None) is not None:
+            self.set_model(self._hidden_snapshot, live=True)
+
+    def set_grid(self, on: bool) -> None:
+        self.plot.showGrid(x=on, y=on, alpha=0.2 if on else 0)
 
     def _models(self) -> dict:
         exp, model = self.experiment, self.model

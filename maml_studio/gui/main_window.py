@@ -159,8 +159,8 @@ class MainWindow(QMainWindow):
         self.log_action = self._action("&Log scale", self.loss_plot.set_log_scale, "Ctrl+L",
                                        "Log scale", checkable=True)
         view.addAction(self.log_action)
-        self.grid_action = self._action("Show &grid", self.loss_plot.set_grid, "Ctrl+G",
-                                        "Show grid", checkable=True)
+        self.grid_action = self._action("Show &grid", self.set_grid, "Ctrl+G", "Show grid",
+                                        checkable=True)
         view.addAction(self.grid_action)
         self.presentation_action = self._action("&Presentation mode", self.set_presentation_mode,
                                                 Qt.Key.Key_F11, "Presentation mode", checkable=True)
@@ -588,6 +588,11 @@ class MainWindow(QMainWindow):
             style_plot(plot, theme, scale)
         self.theme_actions[theme].setChecked(True)
         self.settings.setValue("theme", theme)
+
+    def set_grid(self, on: bool) -> None:
+        """Grid lines on the loss and adaptation plots (they make every redraw dearer)."""
+        self.loss_plot.set_grid(on)
+        self.adaptation.set_grid(on)
 
     def plots(self) -> list:
         return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot]
