@@ -25,6 +25,11 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.self_test:
+        import importlib
+
+        # Loaded by name so that the command line itself stays free of Qt.
+        return importlib.import_module("maml_studio.gui.self_test").run_self_test()
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
     try:
@@ -52,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Meta-learning workbench: train, evaluate and explore MAML and friends.",
     )
     parser.add_argument("--version", action="version", version=f"maml-studio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation offscreen (window, training, adaptation, "
+                             "checkpoints) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = sub.add_parser("gui", help="open the desktop app (the default command)")

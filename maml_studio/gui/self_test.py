@@ -1,0 +1,134 @@
+"""``maml-studio --self-test``: prove an installation works, without a display.
+
+Opens the main window offscreen, runs a few meta-steps, adapts to a few
+points, writes and reads a checkpoint in a temporary folder. One line per
+check; exit status 0 when all pass, 1 with the reason otherwise. It runs the
+same from a source install and from the desktop bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+
+def run_self_test(out=sys.stdout) -> int:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    context: dict = {}
+    checks: list[tuple[str, Callable[[dict], str]]] = [
+        ("resources", _resources),
+        ("main window", _main_window),
+        ("meta-training", _meta_training),
+        ("adaptation", _adaptation),
+        ("checkpoint", _checkpoint),
+    ]
+    failed = 0
+    for name, check in checks:
+        started = time.perf_counter()
+        try:
+            detail = check(context)
+            print(f"ok    {name}: {detail} ({time.perf_counter() - started:.1f} s)", file=out)
+        except Exception as exc:
+            failed += 1
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            print(f"FAIL  {name}: {type(exc).__name__}: {exc} "
+                  f"(at {Path(where.filename).name}:{where.lineno})", file=out)
+    window = context.get("window")
+    if window is not None:
+        window.close()
+    if "scratch" in context:
+        shutil.rmtree(context["scratch"], ignore_errors=True)
+    print(f"self-test: {len(checks) - failed} of {len(checks)} checks passed", file=out)
+    return 1 if failed else 0
+
+
+def _resources(context: dict) -> str:
+    from maml_studio.resources import bundled_checkpoint, preset_names, resource_dir
+
+    presets = preset_names()
+    if "sine-finn2017" not in presets:
+        raise FileNotFoundError(f"presets missing in {resource_dir()}")
+    if not bundled_checkpoint().is_file():
+        raise FileNotFoundError(f"bundled checkpoint missing: {bundled_checkpoint()}")
+    return f"{len(presets)} presets and the bundled checkpoint in {resource_dir()}"
+
+
+def _main_window(context: dict) -> str:
+    from PySide6.QtCore import QSettings
+
+    from maml_studio.gui.app import make_application
+    from maml_studio.gui.main_window import MainWindow
+
+    context["app"] = make_application()
+    scratch = tempfile.mkdtemp(prefix="maml-studio-self-test-")
+    context["scratch"] = Path(scratch)
+    settings = QSettings(os.path.join(scratch, "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.show()
+    context["app"].processEvents()
+    context["window"] = window
+    if window.model is None:
+        raise RuntimeError("the bundled model did not load")
+    return f"opened with the bundled {window.model.config.task.family} model"
+
+
+def _meta_training(context: dict) -> str:
+    from maml_studio.config import load_preset
+    from maml_studio.training import Finished, Trainer
+
+    config = load_preset("sine-finn2017")
+    config.training.iterations = 30
+    config.training.validate_every = 30
+    config.training.validation_tasks = 10
+    config.training.compile = "off"
+    config.training.threads = 1
+    trainer = Trainer(config)
+    finished = [e for e in trainer.run() if isinstance(e, Finished)][-1]
+    if finished.status != "completed":
+        raise RuntimeError(finished.message)
+    context["trainer"] = trainer
+    losses = trainer.history.train_loss
+    return f"{len(losses)} meta-steps, loss {losses[0]:.2f} → {losses[-1]:.2f}"
+
+
+def _adaptation(context: dict) -> str:
+    import numpy as np
+
+    panel = context["window"].adaptation
+    app = context["app"]
+    if panel.experiment is None:
+        raise RuntimeError("the adaptation panel has no model")
+    panel.set_points(np.array([[-4.0, 2.0], [-2.0, -1.0], [0.0, 1.5], [2.0, -2.0], [4.0, 0.5]]))
+    deadline = time.perf_counter() + 30
+    while not (panel.result is not None and panel.result.serial == panel.serial):
+        if time.perf_counter() > deadline:
+            raise TimeoutError("no adaptation result within 30 s")
+        app.processEvents()
+        time.sleep(0.005)
+    before, after = panel.support_error("maml", 0), panel.support_error("maml", 10)
+    if not after < before:
+        raise RuntimeError(f"10 steps did not fit the points better ({before:.3f} → {after:.3f})")
+    return f"5 points, error {before:.3f} → {after:.3f} after 10 steps"
+
+
+def _checkpoint(context: dict) -> str:
+    import torch
+
+    from maml_studio.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+    trainer = context["trainer"]
+    snapshot = trainer.snapshot()
+    path = context["scratch"] / "self-test.safetensors"
+    save_checkpoint(Checkpoint(trainer.config, snapshot["state"], snapshot["baseline"],
+                               trainer.history), path)
+    loaded = load_checkpoint(path)
+    same = all(torch.equal(loaded.state[k], v) for k, v in snapshot["state"].items())
+    if not same or loaded.history.train_loss != trainer.history.train_loss:
+        raise RuntimeError("the checkpoint read back differs from what was written")
+    return f"wrote and read {path.stat().st_size:,} bytes"
