@@ -9,12 +9,21 @@ cache directory, so later runs compile in seconds.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+
+def unavailable_reason() -> str | None:
+    """Why the meta-step cannot be compiled here, or None when it can be tried."""
+    if getattr(sys, "frozen", False):
+        return ("the desktop bundle trains eagerly: compiling needs a Python installation "
+                "and a C++ compiler (install with pip for compiled training)")
+    return None
 
 
 def cache_dir() -> Path:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from maml_studio.compilation import BackgroundCompiler
+from maml_studio.compilation import BackgroundCompiler, unavailable_reason
 from maml_studio.config import ExperimentConfig
 from maml_studio.devices import resolve_device, training_threads
 from maml_studio.experiment import Experiment, seed_stream
@@ -131,7 +131,10 @@ class Trainer:
         start = self.history.iterations
         compiler, compiled = None, None
 
-        if cfg.compile != "off":
+        cannot_compile = unavailable_reason()
+        if cfg.compile != "off" and cannot_compile:
+            yield CompileStatus("off", cannot_compile)
+        elif cfg.compile != "off":
             example = self._sample_chunk(seed_stream(cfg.seed, "compile-example"))[0]
             states = [{k: v.detach().clone() for k, v in s.items()} for _, s in learners]
             args = (states, *_batch_args(example))  # copies: training changes the live state

@@ -157,3 +157,16 @@ def _settled(trainer):
         count = len(trainer.history.train_loss)
         threading.Event().wait(0.05)
     return count
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_matches_cpu_closely(small_config):
+    small_config.training.iterations = 20
+    cpu = Trainer(small_config)
+    _run(cpu)
+    small_config.training.device = "cuda"
+    gpu = Trainer(small_config)
+    _run(gpu)
+    assert all(v.device.type == "cpu" for v in gpu.snapshot()["state"].values())
+    assert gpu.history.train_loss == pytest.approx(cpu.history.train_loss, rel=1e-3, abs=1e-4)
