@@ -30,6 +30,12 @@ echo "bundling (a few minutes)…"
 "$work/venv/bin/pyinstaller" --noconfirm --clean --log-level WARN \
   --distpath "$work/dist" --workpath "$work/pyinstaller" "$here/maml-studio.spec"
 
+# torch's own libraries carry ~100 MB of symbols; strip them (not numpy's OpenBLAS,
+# which stripping breaks, so PyInstaller's own strip option stays off).
+if command -v strip >/dev/null; then
+  strip --strip-unneeded "$work"/dist/maml-studio/_internal/torch/lib/*.so*
+fi
+
 name=maml-studio-$version-linux-$(uname -m)
 stage=$work/stage/$name
 rm -rf "$work/stage"

@@ -37,7 +37,7 @@ def run_self_test(out=sys.stdout) -> int:
         except Exception as exc:
             failed += 1
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            print(f"FAIL  {name}: {type(exc).__name__}: {exc} "
+            print(f"FAIL  {name}: {type(exc).__name__}: {_one_line(exc)} "
                   f"(at {Path(where.filename).name}:{where.lineno})", file=out)
     window = context.get("window")
     if window is not None:
@@ -46,6 +46,14 @@ def run_self_test(out=sys.stdout) -> int:
         shutil.rmtree(context["scratch"], ignore_errors=True)
     print(f"self-test: {len(checks) - failed} of {len(checks)} checks passed", file=out)
     return 1 if failed else 0
+
+
+def _one_line(exc: Exception) -> str:
+    """A long multi-line message as its first and last lines (where the cause usually is)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    return f"{lines[0]} … {lines[-1]}"
 
 
 def _resources(context: dict) -> str:
