@@ -33,18 +33,32 @@ def adapt_and_predict(
     query_x: torch.Tensor,
     steps: int,
     lr: float | None = None,
+    every_step: bool = True,
 ) -> AdaptationResult:
-    """Predictions on ``query_x [T, Q, d]`` after each of 0 … ``steps`` adaptation steps."""
-    if support_x.shape[1] == 0:  # no points: the prior, unchanged by any step
+    """Predictions on ``query_x [T, Q, d]`` after each of 0 … ``steps`` adaptation steps.
+
+    With ``every_step=False`` only the predictions after the last finite step are
+    kept (``[1, T, Q, m]``), so memory does not grow with the number of steps.
+    """
+    predictions, diverged_at = [], None
+    for step, params in enumerate(learner.adapt_steps(state, support_x, support_y, steps, lr=lr)):
         with torch.no_grad():
-            prior = learner.model.forward(learner.network(state), query_x)
-        return AdaptationResult(prior.unsqueeze(0).expand(steps + 1, *prior.shape), None)
-    trajectory = learner.adapt(state, support_x, support_y, steps, lr=lr)
-    with torch.no_grad():
-        predictions = torch.stack([learner.model.forward(p, query_x) for p in trajectory])
+            prediction = learner.model.forward(params, query_x)
+        if diverged_at is None and not bool(torch.isfinite(prediction).all()):
+            diverged_at = step
+        if every_step:
+            predictions.append(prediction)
+        elif diverged_at is None:
+            predictions = [prediction]
+        else:
+            break
+    return AdaptationResult(torch.stack(predictions), diverged_at)
+
+
+def _first_non_finite(predictions: torch.Tensor) -> int | None:
+    """The first step (leading dimension) whose predictions are not all finite."""
     finite = torch.isfinite(predictions).flatten(1).all(dim=1)
-    diverged_at = None if bool(finite.all()) else int((~finite).nonzero()[0])
-    return AdaptationResult(predictions, diverged_at)
+    return None if bool(finite.all()) else int((~finite).nonzero()[0])
 
 
 def adapt_models_together(
@@ -97,7 +111,5 @@ def adapt_models_together(
     results = []
     for index in range(count):
         per_model = stacked[:, index].unsqueeze(1)
-        finite = torch.isfinite(per_model).flatten(1).all(dim=1)
-        diverged_at = None if bool(finite.all()) else int((~finite).nonzero()[0])
-        results.append(AdaptationResult(per_model, diverged_at))
+        results.append(AdaptationResult(per_model, _first_non_finite(per_model)))
     return results

@@ -289,7 +289,8 @@ def _run_adapt(args) -> int:
         query_x = family.grid(200).expand(support.x.shape[0], 200, 1)
     else:
         raise UsageError(f"the '{family.name}' family has {family.dim_in}-D inputs: give --query")
-    result = adapt_and_predict(learner, state, support.x, support.y, query_x, args.steps, lr=args.lr)
+    result = adapt_and_predict(learner, state, support.x, support.y, query_x, args.steps,
+                               lr=args.lr, every_step=False)
     if result.diverged_at is not None:
         raise UsageError(f"adaptation diverged at step {result.diverged_at} "
                          f"(the inner step size is too large); try a smaller --lr")

@@ -47,10 +47,13 @@ def evaluate(
     for name, (learner, state) in models.items():
         per_task = []
         for part in batch.split(tasks_per_batch):
-            trajectory = learner.adapt(state, part.support_x, part.support_y, max(steps), lr=lr)
-            with torch.no_grad():
-                per_task.append(torch.stack([
-                    learner.query_loss(trajectory[s], part.query_x, part.query_y) for s in steps]))
+            wanted = []
+            for step, params in enumerate(
+                    learner.adapt_steps(state, part.support_x, part.support_y, max(steps), lr=lr)):
+                if step in steps:
+                    with torch.no_grad():
+                        wanted.append(learner.query_loss(params, part.query_x, part.query_y))
+            per_task.append(torch.stack(wanted))
         losses = torch.cat(per_task, dim=1).double()  # [len(steps), tasks]
         results[name] = [
             StepScore(s, float(row.mean()), 1.96 * float(row.std(unbiased=False)) / math.sqrt(tasks))

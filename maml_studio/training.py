@@ -8,6 +8,7 @@ returns a detached CPU copy of the current parameters at any time.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -54,7 +55,7 @@ class CompileStatus:
 
 @dataclass(frozen=True)
 class Finished:
-    status: str  # "completed", "stopped" or "diverged"
+    status: str  # "completed", "stopped", "diverged" or (from the GUI's worker) "failed"
     iteration: int
     message: str
 
@@ -70,6 +71,7 @@ class Trainer:
         state: Params | None = None,
         baseline_state: Params | None = None,
         history: History | None = None,
+        optimizer_state: dict | None = None,
         progress_interval: float = 0.05,
     ) -> None:
         self.config = config
@@ -91,6 +93,8 @@ class Trainer:
                 self.experiment.baseline.init_state(seed_stream(config.training.seed, "baseline"))
             self.baseline_state = {k: v.detach().to(self.device).clone() for k, v in base.items()}
         self.compile_seconds: float | None = None
+        self._optimizer_state = optimizer_state
+        self.optimizer: torch.optim.Optimizer | None = None
 
     # -- steering from other threads ------------------------------------------------------------
     def pause(self) -> None:
@@ -106,6 +110,13 @@ class Trainer:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def optimizer_state(self) -> dict | None:
+        """A copy of the outer optimiser's state, to continue this run exactly later."""
+        with self._lock:
+            if self.optimizer is None:
+                return self._optimizer_state
+            return copy.deepcopy(self.optimizer.state_dict())
 
     def snapshot(self) -> dict[str, Params | None]:
         """Detached CPU copies of the meta-learned and baseline parameters."""
@@ -124,6 +135,9 @@ class Trainer:
         if self.baseline_state is not None:
             learners.append((self.experiment.baseline, self.baseline_state))
         optimizer = self._optimizer([list(state.values()) for _, state in learners])
+        if self._optimizer_state is not None:  # continuing a run: Adam keeps its moments
+            optimizer.load_state_dict(self._optimizer_state)
+        self.optimizer = optimizer
         step_fn = _joint_meta_gradient([learner for learner, _ in learners])
         data = seed_stream(cfg.seed, "data")
         validation_tasks = self._validation_tasks()
@@ -143,7 +157,11 @@ class Trainer:
                                 "training runs meanwhile" if cfg.compile == "auto" else
                                 "compiling the meta-step before training starts")
             if cfg.compile == "wait":
-                compiler.wait()
+                while not compiler.wait(0.1):  # a stop during a long compile is honoured
+                    if self._stop.is_set():
+                        yield Finished("stopped", self.history.iterations,
+                                       "Stopped while compiling, before the first step.")
+                        return
         else:
             yield CompileStatus("off", "compilation is off; training runs eagerly")
 

@@ -8,6 +8,8 @@ of the batch in one vectorised computation (`torch.func.vmap`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch.func import grad, vmap
 
@@ -75,11 +77,20 @@ class MetaLearner:
         Returns the parameters after each of 0 … ``steps`` steps, each with a
         leading task dimension. No meta-gradient is kept.
         """
+        return list(self.adapt_steps(state, support_x, support_y, steps, lr))
+
+    def adapt_steps(self, state: Params, support_x: torch.Tensor, support_y: torch.Tensor,
+                    steps: int, lr: float | None = None) -> Iterator[Params]:
+        """Like `adapt`, one step at a time: memory stays flat however many steps."""
+        rates = self.inner_rates(state, lr)
+        step = vmap(lambda p, x, y: self.inner_step(p, rates, x, y), in_dims=(0, 0, 0))
+        tasks = support_x.shape[0]
+        params = {k: v.expand(tasks, *v.shape) for k, v in self.network(state).items()}
         with torch.no_grad():
-            batched = vmap(
-                lambda x, y: self.adapt_task(state, x, y, steps, lr=lr), in_dims=(0, 0)
-            )
-            return batched(support_x, support_y)
+            yield params
+            for _ in range(steps):
+                params = step(params, support_x, support_y)
+                yield params
 
     # -- meta-training ---------------------------------------------------------------------------
     def meta_gradient(self, state: Params, support_x, support_y, query_x, query_y

@@ -109,9 +109,10 @@ def test_snapshot_is_a_detached_cpu_copy(small_config):
     assert trainer.state["layer0.weight"].abs().sum() > 0
 
 
-def test_resuming_from_a_snapshot_continues_the_same_run(small_config):
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_resuming_from_a_snapshot_continues_the_same_run(small_config, optimizer):
     small_config.training.iterations = 40
-    small_config.training.optimizer = "sgd"  # no optimiser state to carry over
+    small_config.training.optimizer = optimizer
     small_config.training.validate_every = 1000
     full = Trainer(small_config)
     _run(full)
@@ -121,9 +122,20 @@ def test_resuming_from_a_snapshot_continues_the_same_run(small_config):
     small_config.training.iterations = 40
     snapshot = half.snapshot()
     rest = Trainer(small_config, state=snapshot["state"], baseline_state=snapshot["baseline"],
-                   history=History(list(half.history.train_loss), list(half.history.baseline_loss)))
+                   history=History(list(half.history.train_loss), list(half.history.baseline_loss)),
+                   optimizer_state=half.optimizer_state())
     _run(rest)
     assert rest.history.train_loss == pytest.approx(full.history.train_loss, rel=1e-5)
+    for key, value in full.snapshot()["state"].items():
+        torch.testing.assert_close(rest.snapshot()["state"][key], value)
+
+
+def test_stop_is_honoured_while_waiting_for_compilation(small_config):
+    small_config.training.compile = "wait"
+    trainer = Trainer(small_config)
+    trainer.stop()
+    events = list(trainer.run())
+    assert events[-1].status == "stopped" and trainer.history.iterations == 0
 
 
 def test_compiled_meta_step_takes_over_in_the_background(small_config):
