@@ -51,8 +51,13 @@ class Checkpoint:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         os.chmod(temp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         with os.fdopen(fd, "wb") as handle:
@@ -111,14 +116,23 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (KeyError, json.JSONDecodeError, ConfigError) as exc:
         raise CheckpointError(f"{path}: its stored config is unusable ({exc})") from None
 
-    state = _strip(tensors, META_PREFIX)
-    baseline = _strip(tensors, BASELINE_PREFIX) or None
+    state = _as_float32(_strip(tensors, META_PREFIX))
+    baseline = _as_float32(_strip(tensors, BASELINE_PREFIX)) or None
     experiment = Experiment.from_config(config)
     _check_shapes(path, "meta-learned", state, experiment.learner.init_state(torch.Generator()))
     if baseline is not None:
         _check_shapes(path, "baseline", baseline, experiment.baseline.init_state(torch.Generator()))
     info = {k: v for k, v in metadata.items() if k != "config"}
-    return Checkpoint(config, state, baseline, History.from_tensors(tensors), info)
+    try:
+        history = History.from_tensors(tensors)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: its loss history is unusable ({exc})") from None
+    return Checkpoint(config, state, baseline, history, info)
+
+
+def _as_float32(params: Params) -> Params:
+    """Parameters in the engine's precision (files from elsewhere may hold float64 or bf16)."""
+    return {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in params.items()}
 
 
 def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> Params:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -162,8 +164,7 @@ def _run_train(args) -> int:
     from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
 
     config = _load_config(args)
-    if args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a folder; give a file name")
+    _check_writable(args.out)  # before training, so a long run is never lost to a bad path
     trainer = Trainer(config)
     bar = None
     if not args.quiet:
@@ -211,6 +212,16 @@ def _run_train(args) -> int:
     return EXIT_INTERRUPTED if finished.status == "stopped" else 0
 
 
+def _check_writable(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; give a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--out {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--out {path}: the folder {folder} is not writable")
+
+
 def _say(bar, message: str) -> None:
     if bar is not None:
         bar.write(message, file=sys.stderr)
@@ -240,6 +251,11 @@ def _run_eval(args) -> int:
     results = evaluate(checkpoint, shots=args.shots, steps=steps, tasks=args.tasks, seed=args.seed,
                        query_points=args.query_points, lr=args.lr)
     shots = args.shots or checkpoint.config.algorithm.support_size
+    for name, scores in results.items():
+        broken = [s.step for s in scores if not math.isfinite(s.mean)]
+        if broken:
+            raise UsageError(f"adaptation of the {name} model diverged (step {broken[0]} gives "
+                             f"NaN or infinite losses); try a smaller --lr")
     if args.json:
         print(json.dumps({
             "checkpoint": str(args.checkpoint), "family": checkpoint.config.task.family,
@@ -267,6 +283,8 @@ def _run_adapt(args) -> int:
 
     if args.steps < 0 or args.steps > 100000:
         raise UsageError(f"--steps must be between 0 and 100000, got {args.steps}")
+    if args.out.suffix.lower() not in (".csv", ".npz"):
+        raise UsageError(f"--out {args.out}: name a .csv file (one task) or an .npz file (many)")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr}")
     _engine_threads()
@@ -294,7 +312,10 @@ def _run_adapt(args) -> int:
     if result.diverged_at is not None:
         raise UsageError(f"adaptation diverged at step {result.diverged_at} "
                          f"(the inner step size is too large); try a smaller --lr")
-    write_predictions(args.out, query_x, result.predictions[-1].to(torch.float32), support.is_npz)
+    as_npz = args.out.suffix.lower() == ".npz"
+    if not as_npz and support.x.shape[0] > 1:
+        raise UsageError(f"{support.x.shape[0]} tasks need an .npz --out (a CSV holds one task)")
+    write_predictions(args.out, query_x, result.predictions[-1].to(torch.float32), as_npz)
     print(f"wrote predictions after {args.steps} steps to {args.out}", file=sys.stderr)
     return 0
 

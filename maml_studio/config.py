@@ -289,6 +289,8 @@ def _kind_name(kind: type) -> str:
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read a TOML or JSON config; every failure is a `ConfigError` naming the file."""
     path = Path(path)
+    if path.suffix.lower() not in (".toml", ".json"):
+        raise ConfigError(f"{path}: a config is a .toml or .json file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -37,13 +37,23 @@ class History:
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> History:
+        """The history stored in a checkpoint; ValueError if it is malformed."""
         if "history.train_loss" not in tensors:
             return cls()
-        return cls(
-            tensors["history.train_loss"].tolist(),
-            tensors["history.baseline_loss"].tolist(),
-            [tuple(row) for row in tensors["history.validation"].tolist()],
-        )
+        empty = torch.zeros(0)
+        train = tensors["history.train_loss"]
+        baseline = tensors.get("history.baseline_loss", empty)
+        validation = tensors.get("history.validation", empty.reshape(0, len(VALIDATION_COLUMNS)))
+        if train.ndim != 1 or baseline.ndim != 1:
+            raise ValueError("loss curves must be one-dimensional")
+        if validation.ndim != 2 or validation.shape[1] != len(VALIDATION_COLUMNS):
+            raise ValueError(f"validation must be [rows, {len(VALIDATION_COLUMNS)}], "
+                             f"got {list(validation.shape)}")
+        return cls(train.tolist(), baseline.tolist(),
+                   [tuple(row) for row in validation.tolist()])
+
+    def copy(self) -> History:
+        return History(list(self.train_loss), list(self.baseline_loss), list(self.validation))
 
 
 def history_to_csv(history: History) -> str:

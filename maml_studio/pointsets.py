@@ -54,10 +54,13 @@ def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool) -> Po
 
 def _read_npz(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise PointFileError(f"{path}: not a readable NPZ file ({exc})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise PointFileError(f"{path}: a single array, not an NPZ archive with 'x' and 'y'")
+    with loaded as data:
+        arrays = {k: data[k] for k in data.files}
     if "x" not in arrays or (need_y and "y" not in arrays):
         wanted = "'x' and 'y'" if need_y else "'x'"
         raise PointFileError(f"{path}: needs arrays {wanted}, found {sorted(arrays)}")
@@ -66,9 +69,13 @@ def _read_npz(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | No
         if key not in arrays:
             continue
         array = arrays[key]
-        if array.ndim != 3 or not np.issubdtype(array.dtype, np.number):
+        real = np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+        if array.ndim != 3 or not real:
             raise PointFileError(
-                f"{path}: '{key}' must be numeric [tasks, points, dim], got {array.dtype} {array.shape}")
+                f"{path}: '{key}' must be real numbers [tasks, points, dim], "
+                f"got {array.dtype} {array.shape}")
+        if 0 in array.shape:
+            raise PointFileError(f"{path}: '{key}' is empty ({array.shape})")
         tensors[key] = torch.from_numpy(array.astype(np.float32))
     return tensors["x"], tensors.get("y") if need_y else None
 
@@ -89,8 +96,8 @@ def _read_csv(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | No
     if not all(kinds) or not header or kinds[0].group(1) != "x":
         raise PointFileError(
             f"{path}: header must be x or x1..xd, then y or y1..ym; got {','.join(rows[0])}")
-    x_cols = [i for i, m in enumerate(kinds) if m.group(1) == "x"]
-    y_cols = [i for i, m in enumerate(kinds) if m.group(1) == "y"]
+    x_cols = _ordered_columns(path, kinds, "x")
+    y_cols = _ordered_columns(path, kinds, "y")
     if need_y and not y_cols:
         raise PointFileError(f"{path}: support points need y columns; header is {','.join(rows[0])}")
     values = []
@@ -101,10 +108,28 @@ def _read_csv(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | No
             values.append([float(cell) for cell in row])
         except ValueError:
             raise PointFileError(f"{path}, line {line_number}: not a number in {row}") from None
+    if not values:
+        raise PointFileError(f"{path}: a header but no points")
     table = torch.tensor(values, dtype=torch.float32).reshape(len(values), len(header))
     x = table[:, x_cols].unsqueeze(0)
     y = table[:, y_cols].unsqueeze(0) if y_cols and need_y else None
     return x, y
+
+
+def _ordered_columns(path: Path, kinds: list, letter: str) -> list[int]:
+    """Column indices of x1..xd (or y1..ym) in numeric order; a bare x or y stands alone."""
+    found = {m.group(2): i for i, m in enumerate(kinds) if m.group(1) == letter}
+    if not found:
+        return []
+    if "" in found:
+        if len(found) > 1:
+            raise PointFileError(f"{path}: use either '{letter}' or '{letter}1..{letter}n', not both")
+        return [found[""]]
+    numbers = sorted(int(n) for n in found)
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise PointFileError(f"{path}: columns {letter}1..{letter}{len(numbers)} expected, "
+                             f"found {', '.join(letter + str(n) for n in numbers)}")
+    return [found[str(n)] for n in numbers]
 
 
 def write_predictions(path: str | Path, x: torch.Tensor, y: torch.Tensor, as_npz: bool) -> None:

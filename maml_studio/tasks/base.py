@@ -15,6 +15,9 @@ import torch
 
 from maml_studio.config import ConfigError
 
+# Parameter and input ranges beyond this make float32 losses overflow.
+MAX_MAGNITUDE = 1e4
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -79,12 +82,14 @@ class TaskFamily:
                     f"(its parameters: {allowed})"
                 )
             low, high = float(bounds[0]), float(bounds[1])
-            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-                raise ConfigError(f"task.ranges.{name}: expected finite low <= high, got {bounds}")
+            if not (abs(low) <= MAX_MAGNITUDE and abs(high) <= MAX_MAGNITUDE and low <= high):
+                raise ConfigError(f"task.ranges.{name}: expected low <= high within "
+                                  f"±{MAX_MAGNITUDE:g}, got {bounds}")
             self.ranges[name] = (low, high)
         self.x_range = tuple(float(v) for v in (x_range or self.default_x_range))
-        if not self.x_range[0] < self.x_range[1]:
-            raise ConfigError(f"task.x_range: expected low < high, got {list(self.x_range)}")
+        if not (self.x_range[0] < self.x_range[1] and max(map(abs, self.x_range)) <= MAX_MAGNITUDE):
+            raise ConfigError(f"task.x_range: expected low < high within ±{MAX_MAGNITUDE:g}, "
+                              f"got {list(self.x_range)}")
         if not (math.isfinite(noise_std) and noise_std >= 0):
             raise ConfigError(f"task.noise_std: must be >= 0, got {noise_std}")
         self.noise_std = float(noise_std)

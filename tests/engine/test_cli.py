@@ -132,3 +132,37 @@ def test_bench_reports_speed_and_memory(capsys):
     row = report["speed"]["second_order"]
     assert row["per_task_loop"] > 0 and row["engine_eager"] > 0
     assert report["memory_mb"]["second_order_10_steps"] > report["memory_mb"]["second_order_1_steps"]
+
+
+def test_more_bad_files_are_refused_with_one_line(trained, tmp_path, capsys):
+    np.save(tmp_path / "array.npy", np.zeros((1, 3, 1)))
+    (tmp_path / "array.npy").rename(tmp_path / "single.npz")
+    (tmp_path / "header.csv").write_text("x,y\n")
+    np.savez(tmp_path / "complex.npz", x=np.zeros((1, 3, 1), complex), y=np.zeros((1, 3, 1)))
+    np.savez(tmp_path / "empty.npz", x=np.zeros((1, 0, 1)), y=np.zeros((1, 0, 1)))
+    for name, message in (("single.npz", "single array"), ("header.csv", "no points"),
+                          ("complex.npz", "real numbers"), ("empty.npz", "empty")):
+        code = main(["adapt", str(trained), "--support", str(tmp_path / name), "--steps", "1",
+                     "--out", str(tmp_path / "o.csv")])
+        err = capsys.readouterr().err.strip()
+        assert code != 0 and message in err and len(err.splitlines()) == 1, err
+
+
+def test_csv_columns_are_read_in_numeric_order(tmp_path):
+    from maml_studio.pointsets import read_points
+
+    path = tmp_path / "swapped.csv"
+    path.write_text("x2,x1,y\n20,10,1\n")
+    points = read_points(path, 2, 1, need_y=True)
+    assert points.x[0, 0].tolist() == [10.0, 20.0]
+
+
+def test_train_checks_the_output_path_before_training(tmp_path, capsys):
+    code = main(["train", "--preset", "sine-finn2017", "--out",
+                 str(tmp_path / "missing-folder" / "a.safetensors")])
+    assert code != 0 and "does not exist" in capsys.readouterr().err
+
+
+def test_eval_reports_a_diverging_step_size(trained, capsys):
+    code = main(["eval", str(trained), "--tasks", "10", "--steps", "0,10", "--lr", "1000"])
+    assert code != 0 and "diverged" in capsys.readouterr().err
