@@ -37,6 +37,7 @@ QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on d
 GRID_POINTS = 300
 PICK_RADIUS_PX = 10
 PLAY_INTERVAL_MS = 120
+KEEP_TASK = object()  # set_points: the points still belong to the task on show
 
 CURVES = {  # name: (legend text, colour, width, style)
     "maml": ("meta-learned", (200, 30, 50), 3.0, Qt.PenStyle.SolidLine),
@@ -52,17 +53,17 @@ class SampledTask:
 
 
 class PointsCommand(QUndoCommand):
-    """A change of the support points, undoable."""
+    """A change of the support points (and of the sampled task they came from), undoable."""
 
-    def __init__(self, panel: AdaptationPanel, before: np.ndarray, after: np.ndarray, text: str):
+    def __init__(self, panel: AdaptationPanel, before: tuple, after: tuple, text: str):
         super().__init__(text)
-        self.panel, self.before, self.after = panel, before.copy(), after.copy()
+        self.panel, self.before, self.after = panel, before, after
 
     def redo(self) -> None:
-        self.panel.set_points(self.after, record=False)
+        self.panel.restore(self.after)
 
     def undo(self) -> None:
-        self.panel.set_points(self.before, record=False)
+        self.panel.restore(self.before)
 
 
 class PointViewBox(pg.ViewBox):
@@ -105,6 +106,8 @@ class AdaptationPanel(QWidget):
         self.result: AdaptationResult | None = None
         self.serial = 0
         self.paper_mode = False
+        self._hidden_snapshot: Checkpoint | None = None
+        self._random_state = None
         self.undo_stack = QUndoStack(self)
         self.worker = AdaptationThread(self)
         self.worker.done.connect(self._on_result)
@@ -258,9 +261,13 @@ class AdaptationPanel(QWidget):
         if self.experiment is None or self.experiment.model != experiment.model:
             # a fixed random initialisation of this architecture, adapted like the others
             self._random_state = experiment.baseline.init_state(seed_stream(0, "random-init"))
+        new_rate = self.model is None or \
+            self.model.config.algorithm.inner_lr != checkpoint.config.algorithm.inner_lr
         self.model, self.experiment = checkpoint, experiment
-        if not live:
+        if not live or new_rate:  # a live snapshot keeps the rate the user may have set
+            self.lr_box.blockSignals(True)
             self.lr_box.setValue(checkpoint.config.algorithm.inner_lr)
+            self.lr_box.blockSignals(False)
         if family_changed:
             self.task = None
             self.plot.setXRange(*experiment.family.x_range, padding=0.02)
@@ -284,20 +291,29 @@ class AdaptationPanel(QWidget):
         return models
 
     # -- points ---------------------------------------------------------------------------------
-    def set_points(self, points: np.ndarray, record: bool = True, text: str = "Edit points") -> None:
-        before = self.points
-        self.points = np.asarray(points, dtype=float).reshape(-1, 2)
+    def set_points(self, points: np.ndarray, record: bool = True, text: str = "Edit points",
+                   task: SampledTask | object | None = KEEP_TASK) -> None:
+        """Show ``points``; ``task`` is the sampled task they belong to (None: the user's own,
+        default: unchanged). Recorded for undo unless told not."""
+        task = self.task if task is KEEP_TASK else task
+        after = (np.asarray(points, dtype=float).reshape(-1, 2).copy(), task)
         if record:
-            self.undo_stack.push(PointsCommand(self, before, self.points, text))
-            return  # the command's redo() calls back with record=False
+            self.undo_stack.push(PointsCommand(self, self._current(), after, text))
+        else:  # a drag in progress: recorded once it finishes
+            self.restore((after[0], self.task))
+
+    def _current(self) -> tuple:
+        return self.points.copy(), self.task
+
+    def restore(self, snapshot: tuple) -> None:
+        self.points, self.task = snapshot[0].copy(), snapshot[1]
         self.points_item.setData(self.points[:, 0], self.points[:, 1])
         self.request()
 
     def record(self, before: np.ndarray, text: str) -> None:
         """Record an edit already applied (a finished drag) for undo."""
-        after = self.points.copy()
-        if not np.array_equal(before, after):
-            command = PointsCommand(self, before, after, text)
+        if not np.array_equal(before, self.points):
+            command = PointsCommand(self, (before, self.task), self._current(), text)
             self.undo_stack.push(command)
 
     def add_point(self, x: float, y: float) -> None:
@@ -312,8 +328,7 @@ class AdaptationPanel(QWidget):
         self.set_points(points, record=False)
 
     def clear_points(self) -> None:
-        self.task = None
-        self.set_points(np.zeros((0, 2)), text="Clear points")
+        self.set_points(np.zeros((0, 2)), text="Clear points", task=None)
 
     def point_near(self, scene_pos: QPointF) -> int | None:
         """Index of the support point within a few pixels of ``scene_pos``."""
@@ -351,9 +366,9 @@ class AdaptationPanel(QWidget):
             return
         family = self.experiment.family
         batch = family.sample(1, shots or self.shots.value(), 0, self._sample_generator)
-        self.task = SampledTask(batch.params[0], family.describe(batch.params[0]))
+        task = SampledTask(batch.params[0], family.describe(batch.params[0]))
         points = np.column_stack([batch.support_x[0, :, 0].numpy(), batch.support_y[0, :, 0].numpy()])
-        self.set_points(points, text="Sample task")
+        self.set_points(points, text="Sample task", task=task)
 
     def paper_figure(self) -> None:
         """Figure 2 of the MAML paper on the current model: a sine task and 10 points."""
@@ -391,7 +406,6 @@ class AdaptationPanel(QWidget):
         if result.serial != self.serial:
             return  # computed for points the user has changed since
         self.result = result
-        self.last_latency = result.seconds
         self._redraw()
 
     # -- drawing ---------------------------------------------------------------------------------
@@ -499,13 +513,20 @@ class AdaptationPanel(QWidget):
         grid = torch.as_tensor(self.grid, dtype=torch.float32).reshape(1, -1, 1)
         return self.experiment.family.truth(self.task.params.unsqueeze(0), grid)[0, :, 0].numpy()
 
+    def current_result(self) -> AdaptationResult:
+        """The result for the points on show; an error while it is still being computed."""
+        if self.result is None or self.result.serial != self.serial:
+            raise RuntimeError("the curves for the current points are still being computed")
+        return self.result
+
     def curve(self, name: str, step: int | None = None) -> np.ndarray:
         """The predictions of a curve at the grid after ``step`` steps (default: the shown one)."""
-        return self.result.curves[name][self.step if step is None else step]
+        return self.current_result().curves[name][self.step if step is None else step]
 
     def support_error(self, name: str, step: int) -> float:
         """Mean squared distance of a curve to the support points after ``step`` steps."""
-        return float(np.mean((self.result.support_predictions[name][step] - self.points[:, 1]) ** 2))
+        predictions = self.current_result().support_predictions[name][step]
+        return float(np.mean((predictions - self.points[:, 1]) ** 2))
 
     def _say(self, text: str) -> None:
         self.message.setText(text)
@@ -531,13 +552,11 @@ class AdaptationPanel(QWidget):
         points = read_points(path, 1, 1, need_y=True)
         if points.x.shape[0] != 1:
             raise ValueError(f"{path}: holds {points.x.shape[0]} tasks; the panel shows one")
-        self.task = None
         self.set_points(np.column_stack([points.x[0, :, 0].numpy(), points.y[0, :, 0].numpy()]),
-                        text="Import points")
+                        text="Import points", task=None)
 
     def export_predictions(self, path) -> None:
-        if self.result is None:
-            raise ValueError("no curves yet")
+        self.current_result()
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         names = [n for n in CURVES if n in self.result.curves]

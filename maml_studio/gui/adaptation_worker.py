@@ -29,7 +29,7 @@ class AdaptationRequest:
     support_y: np.ndarray  # [K]
     grid_x: np.ndarray  # [G]
     steps: int
-    lr: float | None = None  # None: each learner's own rate (Meta-SGD: its learned rates)
+    lr: float  # inner step size (Meta-SGD scales its learned rates by lr / its training rate)
     submitted: float = field(default_factory=time.perf_counter)
 
 
@@ -84,8 +84,7 @@ class AdaptationWorker(QObject):
             if request is None:
                 return
             try:
-                with torch.no_grad():
-                    self.done.emit(compute(request))
+                self.done.emit(compute(request))
             except Exception as exc:  # a bad model or input must not kill the thread
                 self.failed.emit(f"{type(exc).__name__}: {exc}")
 

@@ -118,6 +118,7 @@ def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple
     _spin(app, lambda: False, seconds)
     timer.stop()
     rate = (window.history.iterations - start_iterations) / (time.perf_counter() - started)
+    window.unsaved = False  # the measurement's model is meant to be discarded
     window.close()
     return rate, sorted(delays)
 

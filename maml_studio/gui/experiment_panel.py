@@ -62,6 +62,7 @@ class ExperimentPanel(QWidget):
         layout.addStretch(1)
         self._disable_absent_devices()
         self.task_editor.changed.connect(self._task_changed)
+        self.editors["algorithm.name"].changed.connect(self._algorithm_changed)
         self.editors["training.seed"].changed.connect(self.refresh_preview)
         self.set_config(ExperimentConfig())
 
@@ -76,6 +77,14 @@ class ExperimentPanel(QWidget):
                 item.setText(f"{item.text()} (not available)")
             else:
                 item.setToolTip(reason)
+
+    def _algorithm_changed(self) -> None:
+        """First-order MAML is MAML with the first-order switch on: show it so."""
+        first_order = self.editors["algorithm.first_order"]
+        is_fomaml = self.editors["algorithm.name"].value() == "fomaml"
+        if is_fomaml:
+            first_order.set_value(True)
+        first_order.widget.setEnabled(not is_fomaml)
 
     def _task_changed(self) -> None:
         self.refresh_preview()
@@ -104,6 +113,7 @@ class ExperimentPanel(QWidget):
         for key, editor in self.editors.items():
             section, _, name = key.partition(".")
             editor.set_value(values[section][name])
+        self._algorithm_changed()
         self.blockSignals(False)
         self.refresh_preview()
         self.changed.emit()

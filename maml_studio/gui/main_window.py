@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
         self.rate_label = QLabel("")
         self.time_label = QLabel("")
         self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
         self.progress_bar.setMaximumWidth(220)
         self.progress_bar.setAccessibleName("Training progress")
         self.device_label = QLabel("")
@@ -219,9 +220,7 @@ class MainWindow(QMainWindow):
                       and self.history.iterations < config.training.iterations)
         if continuing:
             self.controller.start(config, self.model.state, self.model.baseline_state,
-                                  History(list(self.history.train_loss),
-                                          list(self.history.baseline_loss),
-                                          list(self.history.validation)))
+                                  self.history.copy(), self.controller.optimizer_state)
         else:
             if self.unsaved and not self.confirm_discard("Start a new run"):
                 return False
@@ -266,6 +265,7 @@ class MainWindow(QMainWindow):
         self.loss_plot.clear_history()
         self.resumable = False
         self.unsaved = False
+        self.controller.optimizer_state = None
         self.status = "idle"
         self.state_label.setText("Reset: the next Start begins a new run.")
         self.iteration_label.setText("")
@@ -295,7 +295,6 @@ class MainWindow(QMainWindow):
             if progress.iterations_per_second > 0 else math.nan
         self.time_label.setText(f"{_duration(elapsed)} elapsed, {_duration(remaining)} left")
         self.progress_bar.setValue(int(1000 * progress.iteration / total))
-        self.progress_bar.setMaximum(1000)
 
     def _on_validation(self, validation: Validation) -> None:
         row = (validation.iteration, validation.before, validation.after,
@@ -318,10 +317,11 @@ class MainWindow(QMainWindow):
         self.resumable = event.status in ("stopped",)
         self.status = event.status
         texts = {
-            "completed": f"Finished: {event.message}",
+            "completed": event.message,
             "stopped": f"{event.message} Start continues the run; Reset begins a new one.",
         }
         self.state_label.setText(texts.get(event.status, event.message))
+        self.adaptation.set_model(self.model)  # the final parameters, even with Live off
         if event.status in ("diverged", "failed"):
             title = "Training diverged" if event.status == "diverged" else "Training failed"
             self.show_error(title, event.message)
@@ -374,10 +374,9 @@ class MainWindow(QMainWindow):
     def apply_model(self, checkpoint: Checkpoint, view: dict) -> None:
         self.model = checkpoint
         self.adaptation.set_model(checkpoint)
-        self.history = History(list(checkpoint.history.train_loss),
-                               list(checkpoint.history.baseline_loss),
-                               list(checkpoint.history.validation))
+        self.history = checkpoint.history.copy()
         self.run_config = checkpoint.config
+        self.controller.optimizer_state = None  # a file holds no optimiser state
         self.experiment_panel.set_config(checkpoint.config)
         self.loss_plot.set_history(self.history)
         log = bool(view.get("log_scale", self.log_action.isChecked()))
@@ -440,15 +439,15 @@ class MainWindow(QMainWindow):
         return True
 
     def current_checkpoint(self) -> Checkpoint | None:
+        """The model as it is now (mid-run: the trainer's latest parameters)."""
         if self.model is None:
             return None
-        if self.controller.running and self.controller.worker and self.controller.worker.trainer:
-            snapshot = self.controller.worker.trainer.snapshot()
-            self.model = Checkpoint(self.run_config, snapshot["state"], snapshot["baseline"],
-                                    self.history)
-        return Checkpoint(self.model.config, self.model.state, self.model.baseline_state,
-                          History(list(self.history.train_loss), list(self.history.baseline_loss),
-                                  list(self.history.validation)))
+        config, state, baseline = self.model.config, self.model.state, self.model.baseline_state
+        worker = self.controller.worker
+        if self.controller.running and worker is not None and worker.trainer is not None:
+            snapshot = worker.trainer.snapshot()
+            config, state, baseline = self.run_config, snapshot["state"], snapshot["baseline"]
+        return Checkpoint(config, state, baseline, self.history.copy())
 
     def save_session_file(self, path: str | Path) -> bool:
         return self._save_model(path, session=True)
@@ -615,6 +614,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text, 8000)
 
     def closeEvent(self, event) -> None:
+        if self.unsaved and not self.confirm_discard("Quit"):
+            event.ignore()
+            return
         if self.controller.running:
             self.state_label.setText("Stopping training…")
             self.controller.shutdown()

@@ -45,41 +45,41 @@ class TrainingWorker(QObject):
     finished = Signal(object)  # Finished (also for failures, with status "failed")
 
     def __init__(self, config: ExperimentConfig, state: Params | None,
-                 baseline: Params | None, history: History | None) -> None:
+                 baseline: Params | None, history: History | None,
+                 optimizer_state: dict | None = None) -> None:
         super().__init__()
         self.config = config
         self.trainer: Trainer | None = None
-        self._resume = (state, baseline, history)
+        self._resume = (state, baseline, history, optimizer_state)
+        self._sent = (0, 0)
         self._stop_requested = False
         self._pause_requested = False
 
     @Slot()
     def run(self) -> None:
         try:
-            state, baseline, history = self._resume
+            state, baseline, history, optimizer_state = self._resume
             self.trainer = Trainer(self.config, state=state, baseline_state=baseline,
-                                   history=history, progress_interval=PROGRESS_INTERVAL)
+                                   history=history, optimizer_state=optimizer_state,
+                                   progress_interval=PROGRESS_INTERVAL)
             if self._pause_requested:
                 self.trainer.pause()
             if self._stop_requested:
                 self.trainer.stop()
             self._loop(self.trainer)
         except Exception as exc:  # out of memory, a driver error, anything: report, keep the app
-            self.finished.emit(Finished("failed", self.trainer.history.iterations if self.trainer
-                                        else 0, _failure_message(exc)))
+            iterations = 0
+            if self.trainer is not None:
+                self._flush(None)  # the losses and parameters learned before the failure
+                iterations = self.trainer.history.iterations
+            self.finished.emit(Finished("failed", iterations, _failure_message(exc)))
 
     def _loop(self, trainer: Trainer) -> None:
-        sent_train = len(trainer.history.train_loss)
-        sent_baseline = len(trainer.history.baseline_loss)
+        self._sent = (len(trainer.history.train_loss), len(trainer.history.baseline_loss))
         last_snapshot = 0.0
         for event in trainer.run():
             if isinstance(event, Progress):
-                history = trainer.history
-                new_train = history.train_loss[sent_train:event.iteration]
-                new_baseline = history.baseline_loss[sent_baseline:event.iteration]
-                sent_train += len(new_train)
-                sent_baseline += len(new_baseline)
-                self.progress.emit(LossUpdate(event, new_train, new_baseline))
+                self._send_losses(event)
                 now = time.perf_counter()
                 if now - last_snapshot >= SNAPSHOT_INTERVAL:
                     last_snapshot = now
@@ -89,12 +89,23 @@ class TrainingWorker(QObject):
             elif isinstance(event, CompileStatus):
                 self.compile_status.emit(event)
             elif isinstance(event, Finished):
-                history = trainer.history
-                # the losses after the last progress report, then the final parameters
-                self.progress.emit(LossUpdate(None, history.train_loss[sent_train:],
-                                              history.baseline_loss[sent_baseline:]))
-                self.snapshot.emit(trainer.snapshot())
-                self.finished.emit(event)
+                self._flush(event)
+
+    def _send_losses(self, progress: Progress | None) -> None:
+        """Every loss recorded since the last update, with the progress report if any."""
+        history = self.trainer.history
+        sent_train, sent_baseline = self._sent
+        new_train = history.train_loss[sent_train:]
+        new_baseline = history.baseline_loss[sent_baseline:]
+        self._sent = (sent_train + len(new_train), sent_baseline + len(new_baseline))
+        self.progress.emit(LossUpdate(progress, new_train, new_baseline))
+
+    def _flush(self, finished: Finished | None) -> None:
+        """The losses after the last progress report, the final parameters, the outcome."""
+        self._send_losses(None)
+        self.snapshot.emit(self.trainer.snapshot())
+        if finished is not None:
+            self.finished.emit(finished)
 
     def pause(self) -> None:
         self._pause_requested = True
@@ -136,31 +147,66 @@ class TrainingController(QObject):
         self.thread: QThread | None = None
         self.worker: TrainingWorker | None = None
         self.paused = False
+        self.optimizer_state: dict | None = None  # of the last finished run, to continue it
 
     @property
     def running(self) -> bool:
         return self.thread is not None and self.thread.isRunning()
 
-    def start(self, config: ExperimentConfig, state=None, baseline=None, history=None) -> None:
+    def start(self, config: ExperimentConfig, state=None, baseline=None, history=None,
+              optimizer_state=None) -> None:
         if self.running:
             raise RuntimeError("training is already running")
         self.thread = QThread()
         self.thread.setObjectName("maml-training")
         self.thread.setStackSize(TRAINING_STACK_BYTES)
-        self.worker = TrainingWorker(config, state, baseline, history)
-        self.worker.moveToThread(self.thread)
-        for name in ("progress", "validated", "compile_status", "snapshot"):
-            getattr(self.worker, name).connect(getattr(self, name))
-        self.worker.finished.connect(self._worker_finished)
+        worker = TrainingWorker(config, state, baseline, history, optimizer_state)
+        self.worker = worker
+        worker.moveToThread(self.thread)
+        # Queued to this object on the GUI thread, where _current() drops the events of a
+        # run that was shut down meanwhile (Reset, closing).
+        worker.progress.connect(self._relay_progress)
+        worker.validated.connect(self._relay_validated)
+        worker.compile_status.connect(self._relay_compile_status)
+        worker.snapshot.connect(self._relay_snapshot)
+        worker.finished.connect(self._worker_finished)
         self.thread.started.connect(self.worker.run)
         self.paused = False
         self.thread.start()
 
+    def _current(self) -> bool:
+        sender = self.sender()
+        return sender is not None and sender is self.worker
+
+    @Slot(object)
+    def _relay_progress(self, update) -> None:
+        if self._current():
+            self.progress.emit(update)
+
+    @Slot(object)
+    def _relay_validated(self, event) -> None:
+        if self._current():
+            self.validated.emit(event)
+
+    @Slot(object)
+    def _relay_compile_status(self, event) -> None:
+        if self._current():
+            self.compile_status.emit(event)
+
+    @Slot(object)
+    def _relay_snapshot(self, snapshot) -> None:
+        if self._current():
+            self.snapshot.emit(snapshot)
+
+    @Slot(object)
     def _worker_finished(self, event: Finished) -> None:
-        if self.thread is not None:  # None when shutdown() already joined the thread
-            self.thread.quit()
-            self.thread.wait()
-            self.thread = None
+        if not self._current():
+            return  # a run already shut down
+        worker = self.worker
+        self.optimizer_state = worker.trainer.optimizer_state() if worker.trainer else None
+        self.thread.quit()
+        self.thread.wait()
+        self.thread = None
         self.paused = False
         self.finished.emit(event)
 
@@ -178,11 +224,13 @@ class TrainingController(QObject):
         if self.worker is not None:
             self.worker.stop()
 
-    def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Stop the run and join its thread (used when the window closes)."""
+    def shutdown(self) -> None:
+        """Stop the run, join its thread and drop its pending events (Reset, closing)."""
         if self.thread is None:
             return
         self.stop()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        self.thread.wait()  # the trainer honours stop within one meta-step, even compiling
         self.thread = None
+        self.worker = None
+        self.paused = False

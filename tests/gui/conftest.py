@@ -18,7 +18,8 @@ def window(qtbot, settings, monkeypatch):
     win.show()
     qtbot.waitExposed(win)
     yield win
-    win.controller.shutdown()
+    win.unsaved = False  # whatever a test patched, the window closes and joins its threads
+    win.close()
 
 
 def by_name(root: QWidget, name: str) -> QWidget:

@@ -198,3 +198,23 @@ def test_live_mode_follows_training(window, panel, qtbot):
         panel.curve("maml", 10), first_live), timeout=20000)
     window.stop_training()
     qtbot.waitUntil(lambda: not window.controller.running, timeout=30000)
+
+
+def test_undo_brings_back_the_sampled_task_with_its_points(panel, qtbot):
+    panel.paper_figure()
+    settled(qtbot, panel)
+    task = panel.task
+    panel.clear_points()
+    assert panel.task is None and len(panel.points) == 0
+    panel.undo_stack.undo()
+    assert panel.task is task and len(panel.points) == 10
+    settled(qtbot, panel)
+    assert len(panel.truth_item.getData()[0]) == len(panel.grid)
+
+
+def test_a_live_model_with_another_inner_rate_updates_the_rate(window, panel):
+    model = window.model
+    config = model.config.copy()
+    config.algorithm.inner_lr = 0.02
+    panel.set_model(Checkpoint(config, model.state, model.baseline_state), live=True)
+    assert panel.lr_box.value() == pytest.approx(0.02)

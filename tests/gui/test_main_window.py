@@ -2,11 +2,13 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QPushButton, QToolButton
 
 from maml_studio.checkpoint import load_checkpoint
 from maml_studio.gui.main_window import MainWindow
+from maml_studio.training import Trainer
 from tests.gui.conftest import by_name, quick_run
 
 ACCESSIBLE_NAMES = [
@@ -106,9 +108,47 @@ def test_start_pause_resume_stop_as_a_user(window, qtbot):
 
     click(qtbot, window, "Start training")  # continues the stopped run
     qtbot.waitUntil(lambda: iterations(window) > stopped_at + 50, timeout=30000)
-    assert window.history.train_loss[:stopped_at] == window.loss_plot.train.values[:stopped_at].tolist()
     window.stop_training()
     qtbot.waitUntil(lambda: not window.controller.running, timeout=30000)
+
+
+def test_stop_and_continue_give_the_same_run_as_training_straight_through(window, qtbot):
+    quick_run(window, iterations=240)
+    config = window.experiment_panel.config()
+    window.start_training()
+    qtbot.waitUntil(lambda: iterations(window) > 60, timeout=60000)
+    window.stop_training()
+    qtbot.waitUntil(lambda: not window.controller.running, timeout=30000)
+    assert 60 < iterations(window) < 240 and window.start_action.text() == "Continue"
+    window.start_training()
+    qtbot.waitUntil(lambda: window.status == "completed", timeout=60000)
+    straight = Trainer(config)
+    list(straight.run())
+    assert window.history.train_loss == straight.history.train_loss
+    assert window.history.validation == straight.history.validation
+    for key, value in straight.snapshot()["state"].items():
+        assert torch.equal(window.model.state[key], value)
+
+
+def test_reset_during_a_run_discards_it_for_good(window, qtbot):
+    quick_run(window)
+    window.start_training()
+    qtbot.waitUntil(lambda: iterations(window) > 20, timeout=60000)
+    window.reset_training()
+    qtbot.wait(500)  # events the run had already queued must not bring it back
+    assert iterations(window) == 0 and window.loss_plot.train.size == 0
+    assert window.status == "idle" and not window.resumable
+    assert window.start_action.text() == "Start"
+
+
+def test_closing_with_an_unsaved_model_asks_first(window, qtbot, monkeypatch):
+    quick_run(window, iterations=50)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.status == "completed", timeout=60000)
+    asked = []
+    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: asked.append(what))
+    window.close()
+    assert asked == ["Quit"] and window.isVisible()  # declined: the window stays
 
 
 def test_a_finished_run_says_so_and_keeps_its_model(window, qtbot):
@@ -207,7 +247,6 @@ def test_a_diverging_run_shows_a_message_and_stays_usable(window, qtbot):
 
 
 def test_exports_csv_and_images(window, tmp_path):
-    quick_run(window)
     csv_path = tmp_path / "history.csv"
     assert window.export_history_csv(csv_path)
     lines = csv_path.read_text().splitlines()
