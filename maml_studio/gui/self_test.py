@@ -108,6 +108,8 @@ def _meta_training(context: dict) -> str:
 def _adaptation(context: dict) -> str:
     import numpy as np
 
+    if "window" not in context:
+        raise RuntimeError("needs the main window, which did not open")
     panel = context["window"].adaptation
     app = context["app"]
     if panel.experiment is None:
