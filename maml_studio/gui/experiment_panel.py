@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
@@ -122,9 +122,3 @@ class ExperimentPanel(QWidget):
         for widget in self.form_widgets:
             widget.setEnabled(not locked)
         self.lock_note.setVisible(locked)
-
-    def field_widget(self, key: str) -> QWidget:
-        return self.editors[key].widget
-
-    def focus_family(self) -> None:
-        self.task_editor.family_box.setFocus(Qt.FocusReason.OtherFocusReason)
