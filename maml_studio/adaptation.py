@@ -80,14 +80,7 @@ def adapt_models_together(
     predictions ``[steps + 1, 1, Q, m]``.
     """
     model, loss_fn = models[0][0].model, models[0][0].loss_fn
-    names = list(model.shapes())
-    params, rates = {}, {}
-    for name in names:
-        params[name] = torch.stack([learner.network(state)[name] for learner, state in models])
-        rates[name] = torch.stack([
-            torch.as_tensor(learner.inner_rates(state, lr).get(name, 0.0),
-                            dtype=params[name].dtype).expand(params[name].shape[1:])
-            for learner, state in models])
+    names, params, rates = _stacked(models, lr)
     count, k = len(models), support_x.shape[0]
     inputs = torch.cat([support_x, query_x]).expand(count, -1, -1)
     targets = support_y.expand(count, -1, -1)
@@ -113,3 +106,48 @@ def adapt_models_together(
         per_model = stacked[:, index].unsqueeze(1)
         results.append(AdaptationResult(per_model, _first_non_finite(per_model)))
     return results
+
+
+def _stacked(models: list[tuple[MetaLearner, Params]], lr: float | None):
+    """Parameter names, and every model's parameters and inner rates stacked along dim 0."""
+    names = list(models[0][0].model.shapes())
+    params, rates = {}, {}
+    for name in names:
+        params[name] = torch.stack([learner.network(state)[name] for learner, state in models])
+        rates[name] = torch.stack([
+            torch.as_tensor(learner.inner_rates(state, lr).get(name, 0.0),
+                            dtype=params[name].dtype).expand(params[name].shape[1:])
+            for learner, state in models])
+    return names, params, rates
+
+
+def adapted_parameters_together(
+    models: list[tuple[MetaLearner, Params]],
+    support_x: torch.Tensor,
+    support_y: torch.Tensor,
+    steps: int,
+    lr: float | None = None,
+) -> list[Params]:
+    """Every model's parameters after 0 … ``steps`` steps on one task's support points.
+
+    Like `adapt_models_together` without predictions: each entry holds the
+    models stacked along dim 0, for `MLP.forward` on inputs ``[models, N, d]``.
+    Used where predicting at every step would be wasted work (a 100×100 plane).
+    """
+    model, loss_fn = models[0][0].model, models[0][0].loss_fn
+    names, params, rates = _stacked(models, lr)
+    tensors = [params[name].detach() for name in names]
+    trajectory = [dict(zip(names, tensors, strict=True))]
+    if support_x.shape[0] == 0:
+        return trajectory * (steps + 1)
+    count = len(models)
+    inputs, targets = support_x.expand(count, -1, -1), support_y.expand(count, -1, -1)
+    for _ in range(steps):
+        with torch.enable_grad():
+            tensors = [t.detach().requires_grad_(True) for t in tensors]
+            loss = loss_fn(model.forward(dict(zip(names, tensors, strict=True)), inputs), targets).sum()
+            grads = torch.autograd.grad(loss, tensors)
+        with torch.no_grad():
+            tensors = [t - rates[name] * g for t, name, g in zip(tensors, names, grads, strict=True)]
+        trajectory.append(dict(zip(names, tensors, strict=True)))
+    return trajectory

@@ -1,9 +1,11 @@
-"""``maml-studio bench``: meta-training speed and memory on the paper's sine set-up.
+"""``maml-studio bench``: meta-training speed and memory, regression and classification.
 
 Measures, in one run and one thread, meta-iterations per second of the real
-trainer (eager and compiled) for second- and first-order MAML, and of a plain
-per-task loop written here as the yardstick every MAML tutorial starts from;
-and the peak memory of one meta-step for 1, 5 and 10 inner steps.
+trainer (eager and compiled) for second- and first-order MAML on the paper's
+sine set-up, and of a plain per-task loop written here as the yardstick every
+MAML tutorial starts from; the trainer's rate on every 2-D classification
+family; the peak memory of one meta-step for 1, 5 and 10 inner steps; and the
+latency of the adaptation panel's computations (curves and decision maps).
 """
 
 from __future__ import annotations
@@ -30,6 +32,19 @@ def paper_sine_config(first_order: bool = False, inner_steps: int = 1) -> Experi
     config.training.threads = 1
     config.training.iterations = 10_000_000
     config.training.validate_every = 10_000_000
+    return config
+
+
+CLASSIFICATION_FAMILIES = ("halfplane", "circle", "ring", "xor", "moons", "blobs")
+
+
+def classification_config(family: str) -> ExperimentConfig:
+    """Second-order MAML on a 2-D family: MLP 2-40-40-1, 25 tasks × (5 + 10 points per class)."""
+    config = paper_sine_config()
+    config.task.family = family
+    config.algorithm.inner_lr = 0.5
+    config.algorithm.support_size = 5
+    config.algorithm.query_size = 10
     return config
 
 
@@ -145,6 +160,37 @@ def adaptation_latency_ms(steps: int, runs: int = 50, points: int = 10) -> dict:
     return {"median": statistics.median(timings), "worst": max(timings), "runs": runs}
 
 
+def decision_map_latency_ms(steps: int = 10, resolution: int = 100, runs: int = 50,
+                            points: int = 10) -> dict:
+    """Time from new points to the decision maps of the bundled circle models after ``steps``.
+
+    What the panel's plane computes after every point change: three models
+    (meta-learned, baseline, random init) adapt to ``points`` labelled points,
+    then their class probabilities on a ``resolution``² grid.
+    """
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.decision_map import decision_maps
+    from maml_studio.resources import bundled_checkpoint
+
+    checkpoint = load_checkpoint(bundled_checkpoint("circle-2d"))
+    experiment = checkpoint.experiment()
+    models = {"maml": (experiment.learner, checkpoint.state),
+              "pretrained": (experiment.baseline, checkpoint.baseline_state),
+              "random": (experiment.baseline,
+                         experiment.baseline.init_state(seed_stream(0, "random-init")))}
+    plane = experiment.family.plane(resolution)
+    generator = seed_stream(0, "latency")
+    timings = []
+    for run in range(runs + 3):
+        batch = experiment.family.sample(1, points // 2, 50, generator)
+        started = time.perf_counter()
+        decision_maps(models, batch.support_x[0], batch.support_y[0], plane, steps, steps,
+                      query_x=batch.query_x[0], query_y=batch.query_y[0])
+        if run >= 3:
+            timings.append(1000 * (time.perf_counter() - started))
+    return {"median": statistics.median(timings), "worst": max(timings), "runs": runs}
+
+
 def run_bench(seconds: float = 3.0, compile: bool = True,
               log: Callable[[str], None] = lambda message: None) -> dict:
     report: dict = {
@@ -177,11 +223,26 @@ def run_bench(seconds: float = 3.0, compile: bool = True,
     best_second_order = max(report["speed"]["second_order"].get("engine_compiled") or 0.0,
                             report["speed"]["second_order"]["engine_eager"])
     report["paper_budget_70000_iterations_s"] = 70000 / best_second_order if best_second_order else None
+    report["classification_speed"] = {}
+    for family in CLASSIFICATION_FAMILIES:
+        row = {}
+        log(f"classification, {family}: engine, eager …")
+        eager = classification_config(family)
+        eager.training.compile = "off"
+        row["engine_eager"] = trainer_rate(eager, seconds, log)["it_per_s"]
+        if compile:
+            log(f"classification, {family}: engine, compiled …")
+            compiled = classification_config(family)
+            compiled.training.compile = "wait"
+            row["engine_compiled"] = trainer_rate(compiled, seconds, log)["it_per_s"]
+        report["classification_speed"][family] = row
     torch.set_num_threads(1)
     report["adaptation_latency_ms"] = {}
     for steps in (10, 50, 100):
         log(f"adaptation latency: 10 points, {steps} steps …")
         report["adaptation_latency_ms"][f"{steps}_steps"] = adaptation_latency_ms(steps)
+    log("decision map: 10 points, 10 steps, 100×100 grid …")
+    report["decision_map_latency_ms"] = decision_map_latency_ms()
     for steps in (1, 5, 10):
         log(f"memory: {steps} inner step(s) …")
         report["memory_mb"][f"second_order_{steps}_steps"] = peak_memory_mb(steps)
@@ -211,6 +272,17 @@ def format_report(report: dict) -> str:
                  "(median / worst of 50)")
     for key, value in report.get("adaptation_latency_ms", {}).items():
         lines.append(f"  {key.replace('_', ' '):<12}{value['median']:8.1f} ms {value['worst']:8.1f} ms")
+    lines.append("\nclassification, second-order MAML, MLP 2-40-40-1, 25 tasks × 5 shots + 10 queries "
+                 "per class (meta-iterations/s)")
+    for family, row in report.get("classification_speed", {}).items():
+        compiled = row.get("engine_compiled")
+        lines.append(f"  {family:<12}{row['engine_eager']:>10.1f} eager"
+                     f"{(f'{compiled:>10.1f} compiled' if compiled else ''):>20}")
+    latency = report.get("decision_map_latency_ms")
+    if latency:
+        lines.append(f"\nadaptation panel plane: 10 new points → decision maps of three models after "
+                     f"10 steps on a 100×100 grid: median {latency['median']:.1f} ms, "
+                     f"worst {latency['worst']:.1f} ms (of {latency['runs']})")
     lines.append("\npeak memory of one meta-gradient (MB):")
     for key, value in report["memory_mb"].items():
         lines.append(f"  {key.replace('_', ' '):<28}{value:8.2f}")

@@ -99,7 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--support", type=Path, required=True, help="CSV (one task) or NPZ (many)")
     ad.add_argument("--steps", type=int, required=True)
     ad.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
-    ad.add_argument("--query", type=Path, help="inputs to predict at (default: 200-point grid)")
+    ad.add_argument("--query", type=Path, help="inputs to predict at (default: a 200-point grid, "
+                                               "or a 50×50 grid of the plane for 2-D classifiers)")
     ad.add_argument("--model", choices=("maml", "pretrained"), default="maml")
     ad.add_argument("--out", type=Path, required=True)
     ad.set_defaults(handler=_run_adapt)
@@ -256,21 +257,40 @@ def _run_eval(args) -> int:
         if broken:
             raise UsageError(f"adaptation of the {name} model diverged (step {broken[0]} gives "
                              f"NaN or infinite losses); try a smaller --lr")
+    task_family = checkpoint.experiment().family
+    classification = task_family.kind == "classification"
+    loss_name = "cross-entropy" if classification else "mse"
     if args.json:
+        def row(s):
+            item = {"step": s.step, "mean": s.mean, "ci95": s.ci95}
+            if classification:
+                item.update(accuracy=s.accuracy, accuracy_ci95=s.accuracy_ci95)
+            return item
+
         print(json.dumps({
             "checkpoint": str(args.checkpoint), "family": checkpoint.config.task.family,
-            "shots": shots, "tasks": args.tasks, "seed": args.seed, "metric": "mse",
-            "results": {name: [{"step": s.step, "mean": s.mean, "ci95": s.ci95} for s in scores]
-                        for name, scores in results.items()},
+            "shots": shots, "tasks": args.tasks, "seed": args.seed, "metric": loss_name,
+            "results": {name: [row(s) for s in scores] for name, scores in results.items()},
         }, indent=2))
         return 0
-    print(f"{checkpoint.config.task.family}, {shots}-shot, {args.tasks} tasks: "
-          f"query MSE (mean ± 95% interval) after each step")
-    header = "model".ljust(12) + "".join(f"{'step ' + str(s):>18}" for s in steps)
-    print(header)
-    for name, scores in results.items():
-        print(name.ljust(12) + "".join(f"{f'{s.mean:.3f} ± {s.ci95:.3f}':>18}" for s in scores))
+    family = checkpoint.config.task.family
+    if classification:
+        ways = task_family.num_classes
+        print(f"{family}, {ways}-way {shots}-shot, {args.tasks} tasks: query accuracy "
+              f"(mean ± 95% interval) after each step")
+        _print_table(steps, results, lambda s: f"{100 * s.accuracy:.1f} ± {100 * s.accuracy_ci95:.1f}%")
+        print("query cross-entropy (mean ± 95% interval)")
+    else:
+        print(f"{family}, {shots}-shot, {args.tasks} tasks: "
+              f"query MSE (mean ± 95% interval) after each step")
+    _print_table(steps, results, lambda s: f"{s.mean:.3f} ± {s.ci95:.3f}")
     return 0
+
+
+def _print_table(steps, results, cell) -> None:
+    print("model".ljust(12) + "".join(f"{'step ' + str(s):>18}" for s in steps))
+    for name, scores in results.items():
+        print(name.ljust(12) + "".join(f"{cell(s):>18}" for s in scores))
 
 
 # -- adapt ----------------------------------------------------------------------------------------
@@ -297,14 +317,18 @@ def _run_adapt(args) -> int:
         learner, state = experiment.baseline, checkpoint.baseline_state
     else:
         learner, state = experiment.learner, checkpoint.state
-    support = read_points(args.support, family.dim_in, family.dim_out, need_y=True)
+    classes = family.num_classes if family.kind == "classification" else None
+    support = read_points(args.support, family.dim_in, family.target_dim, need_y=True,
+                          num_classes=classes)
     if args.query is not None:
-        query_x = read_points(args.query, family.dim_in, family.dim_out, need_y=False).x
+        query_x = read_points(args.query, family.dim_in, family.target_dim, need_y=False).x
         if query_x.shape[0] != support.x.shape[0]:
             raise UsageError(f"{args.query}: {query_x.shape[0]} tasks, the support file has "
                              f"{support.x.shape[0]}")
-    elif family.dim_in == 1:
+    elif family.dim_in == 1 and classes is None:
         query_x = family.grid(200).expand(support.x.shape[0], 200, 1)
+    elif family.dim_in == 2 and classes is not None:
+        query_x = family.plane(50).expand(support.x.shape[0], -1, -1)  # 50×50 over the x range
     else:
         raise UsageError(f"the '{family.name}' family has {family.dim_in}-D inputs: give --query")
     result = adapt_and_predict(learner, state, support.x, support.y, query_x, args.steps,
@@ -315,7 +339,14 @@ def _run_adapt(args) -> int:
     as_npz = args.out.suffix.lower() == ".npz"
     if not as_npz and support.x.shape[0] > 1:
         raise UsageError(f"{support.x.shape[0]} tasks need an .npz --out (a CSV holds one task)")
-    write_predictions(args.out, query_x, result.predictions[-1].to(torch.float32), as_npz)
+    output = result.predictions[-1].to(torch.float32)
+    if classes is None:
+        write_predictions(args.out, query_x, output, as_npz)
+    else:
+        from maml_studio.losses import class_probabilities, predicted_class
+
+        write_predictions(args.out, query_x, predicted_class(output).unsqueeze(-1).float(), as_npz,
+                          probabilities=class_probabilities(output))
     print(f"wrote predictions after {args.steps} steps to {args.out}", file=sys.stderr)
     return 0
 
@@ -355,7 +386,8 @@ def _run_families(args) -> int:
         print(json.dumps(summaries, indent=2, ensure_ascii=False))
         return 0
     for info in summaries:
-        dims = f"{info['dim_in']} → {info['dim_out']}"
+        dims = f"{info['dim_in']} → {info['dim_out']}" if info["kind"] == "regression" else \
+            f"{info['dim_in']}-D inputs, {info['num_classes']} classes"
         print(f"{info['name']}  ({info['title']}, {info['kind']}, {dims}, "
               f"x in [{info['x_range'][0]:g}, {info['x_range'][1]:g}])")
         print(f"    {info['description']}")

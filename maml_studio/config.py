@@ -71,10 +71,19 @@ class TaskConfig:
     members: list = spec(
         [], "Families mixed uniformly by the 'multimodal' family; empty means its default five."
     )
-    dim_in: int = spec(0, "Input dimension of the 'linear' family (0: its default, 10).",
+    dim_in: int = spec(0, "Input dimension of the 'linear', 'halfplane' and 'blobs' families "
+                       "(0: the family's default, 10 for 'linear' and 2 for the classifiers).",
                        minimum=0, maximum=1000)
     dim_out: int = spec(0, "Output dimension of the 'linear' family (0: its default, 1).",
                         minimum=0, maximum=1000)
+    num_classes: int = spec(0, "Classes per task of the 'blobs' family, N-way (0: its default, 2).",
+                            minimum=0, maximum=10)
+    label_noise: float = spec(
+        0.0, "Classification: probability that an observed label is flipped to another class.",
+        minimum=0.0, maximum=0.5)
+    class_balance: list = spec(
+        [], "Classification: relative share of each class in support sets, e.g. [3, 1]; "
+        "empty means K shots of every class.")
 
 
 @dataclass
@@ -97,9 +106,11 @@ class AlgorithmConfig:
                             minimum=1, maximum=100)
     test_inner_steps: int = spec(10, "Inner gradient steps used when evaluating and adapting.",
                                  minimum=0, maximum=1000)
-    support_size: int = spec(10, "Support points per task (K-shot) seen by the inner loop.",
+    support_size: int = spec(10, "Support points per task (K-shot) seen by the inner loop; "
+                             "per class for classification.",
                              minimum=1, maximum=10000)
-    query_size: int = spec(10, "Query points per task the adapted model is scored on.",
+    query_size: int = spec(10, "Query points per task the adapted model is scored on; "
+                           "per class for classification.",
                            minimum=1, maximum=10000)
 
 
@@ -270,6 +281,11 @@ def _validate_structured(key: str, value: Any) -> Any:
             if bounds[0] > bounds[1]:
                 raise ConfigError(f"{key}.{name}: low must not exceed high, got {bounds!r}")
         value = {name: [float(b) for b in bounds] for name, bounds in value.items()}
+    elif key == "task.class_balance":
+        if not _numbers(value) or any(v < 0 for v in value) or (value and sum(value) <= 0):
+            raise ConfigError(f"{key}: expected non-negative shares with a positive sum, "
+                              f"e.g. [3, 1]; got {value!r}")
+        value = [float(v) for v in value]
     elif key == "task.members" and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key}: expected a list of family names, got {value!r}")
     return value

@@ -1,8 +1,10 @@
-"""The paper's evaluation protocol: fresh tasks, K shots, query MSE after each step.
+"""The paper's evaluation protocol: fresh tasks, K shots, query scores after each step.
 
 Finn et al. 2017: sample tasks, fine-tune on the same K support points at
 every step with the inner step size α, and report the mean loss over query
-points from the same x range with a 95% interval (1.96·std/√tasks).
+points from the same x range with a 95% interval (1.96·std/√tasks). For
+classification, K and the query points count per class, and the query
+accuracy is reported the same way next to the cross-entropy.
 """
 
 from __future__ import annotations
@@ -19,8 +21,15 @@ from maml_studio.experiment import seed_stream
 @dataclass(frozen=True)
 class StepScore:
     step: int
-    mean: float
+    mean: float  # query loss (MSE or cross-entropy), mean over tasks
     ci95: float
+    accuracy: float | None = None  # classification only
+    accuracy_ci95: float | None = None
+
+
+def _mean_ci(values: torch.Tensor) -> tuple[float, float]:
+    """Mean and 95% interval half-width (1.96·std/√n) of one value per task."""
+    return float(values.mean()), 1.96 * float(values.std(unbiased=False)) / math.sqrt(values.numel())
 
 
 def evaluate(
@@ -45,18 +54,24 @@ def evaluate(
 
     results = {}
     for name, (learner, state) in models.items():
-        per_task = []
+        losses, accuracies = [], []
         for part in batch.split(tasks_per_batch):
-            wanted = []
+            part_losses, part_accuracies = [], []
             for step, params in enumerate(
                     learner.adapt_steps(state, part.support_x, part.support_y, max(steps), lr=lr)):
                 if step in steps:
-                    with torch.no_grad():
-                        wanted.append(learner.query_loss(params, part.query_x, part.query_y))
-            per_task.append(torch.stack(wanted))
-        losses = torch.cat(per_task, dim=1).double()  # [len(steps), tasks]
-        results[name] = [
-            StepScore(s, float(row.mean()), 1.96 * float(row.std(unbiased=False)) / math.sqrt(tasks))
-            for s, row in zip(steps, losses, strict=True)
-        ]
+                    loss, accuracy = experiment.query_scores(learner, params, part.query_x, part.query_y)
+                    part_losses.append(loss)
+                    part_accuracies.append(accuracy)
+            losses.append(torch.stack(part_losses))
+            if part_accuracies[0] is not None:
+                accuracies.append(torch.stack(part_accuracies))
+        loss_table = torch.cat(losses, dim=1).double()  # [len(steps), tasks]
+        accuracy_table = torch.cat(accuracies, dim=1).double() if accuracies else None
+        scores = []
+        for index, step in enumerate(steps):
+            mean, ci = _mean_ci(loss_table[index])
+            acc, acc_ci = (None, None) if accuracy_table is None else _mean_ci(accuracy_table[index])
+            scores.append(StepScore(step, mean, ci, acc, acc_ci))
+        results[name] = scores
     return results

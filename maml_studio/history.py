@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
-VALIDATION_COLUMNS = ("iteration", "before", "after", "baseline_before", "baseline_after")
+VALIDATION_COLUMNS = ("iteration", "before", "after", "baseline_before", "baseline_after",
+                      "accuracy_before", "accuracy_after", "baseline_accuracy_before",
+                      "baseline_accuracy_after")
+LOSS_COLUMNS = 5  # histories written before accuracies existed have only these
 
 
 @dataclass
@@ -31,8 +35,9 @@ class History:
             "history.train_loss": torch.tensor(self.train_loss, dtype=torch.float32),
             "history.baseline_loss": torch.tensor(self.baseline_loss, dtype=torch.float32),
         }
-        tensors["history.validation"] = torch.tensor(
-            self.validation, dtype=torch.float64).reshape(-1, len(VALIDATION_COLUMNS))
+        width = len(VALIDATION_COLUMNS)  # rows without accuracies are padded with NaN
+        rows = [tuple(row) + (math.nan,) * (width - len(row)) for row in self.validation]
+        tensors["history.validation"] = torch.tensor(rows, dtype=torch.float64).reshape(-1, width)
         return tensors
 
     @classmethod
@@ -46,9 +51,12 @@ class History:
         validation = tensors.get("history.validation", empty.reshape(0, len(VALIDATION_COLUMNS)))
         if train.ndim != 1 or baseline.ndim != 1:
             raise ValueError("loss curves must be one-dimensional")
-        if validation.ndim != 2 or validation.shape[1] != len(VALIDATION_COLUMNS):
+        if validation.ndim != 2 or validation.shape[1] not in (LOSS_COLUMNS, len(VALIDATION_COLUMNS)):
             raise ValueError(f"validation must be [rows, {len(VALIDATION_COLUMNS)}], "
                              f"got {list(validation.shape)}")
+        if validation.shape[1] == LOSS_COLUMNS:  # no accuracies recorded
+            padding = torch.full((validation.shape[0], len(VALIDATION_COLUMNS) - LOSS_COLUMNS), math.nan)
+            validation = torch.cat([validation.double(), padding.double()], dim=1)
         return cls(train.tolist(), baseline.tolist(),
                    [tuple(row) for row in validation.tolist()])
 
@@ -57,16 +65,25 @@ class History:
 
 
 def history_to_csv(history: History) -> str:
-    """One row per iteration; validation columns are filled where a validation ran."""
-    validation = {int(row[0]): row[1:] for row in history.validation}
-    lines = ["iteration,train_loss,baseline_loss,validation_before,validation_after,"
-             "baseline_validation_before,baseline_validation_after"]
+    """One row per iteration; validation columns are filled where a validation ran.
+
+    Accuracy columns are written only for runs that recorded accuracies.
+    """
+    with_accuracy = any(v == v for row in history.validation for v in row[LOSS_COLUMNS:])
+    width = len(VALIDATION_COLUMNS) if with_accuracy else LOSS_COLUMNS
+    validation = {int(row[0]): row[1:width] for row in history.validation}
+    header = ("iteration,train_loss,baseline_loss,validation_before,validation_after,"
+              "baseline_validation_before,baseline_validation_after")
+    if with_accuracy:
+        header += (",validation_accuracy_before,validation_accuracy_after,"
+                   "baseline_validation_accuracy_before,baseline_validation_accuracy_after")
+    lines = [header]
     last = max([history.iterations, *validation], default=0)
     for iteration in range(1, last + 1):
         train = _cell(history.train_loss, iteration - 1)
         baseline = _cell(history.baseline_loss, iteration - 1)
         checks = validation.get(iteration)
-        extra = ",".join("" if v != v else f"{v:.7g}" for v in checks) if checks else ",,,"
+        extra = ",".join("" if v != v else f"{v:.7g}" for v in checks) if checks else "," * (width - 2)
         lines.append(f"{iteration},{train},{baseline},{extra}")
     return "\n".join(lines) + "\n"
 

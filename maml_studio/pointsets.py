@@ -2,7 +2,8 @@
 
 CSV columns are ``x`` or ``x1..xd`` followed by ``y`` or ``y1..ym`` (the ``y``
 columns are optional for query files). NPZ files hold ``x [T, N, d]`` and,
-for support sets, ``y [T, N, m]``.
+for support sets, ``y [T, N, m]``. For classification ``y`` is one column of
+integer class labels 0 … N−1, and predictions add the class probabilities.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class PointSet:
     is_npz: bool
 
 
-def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool) -> PointSet:
+def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool,
+                num_classes: int | None = None) -> PointSet:
+    """Points for a model with ``dim_in`` inputs; ``num_classes`` makes y class labels."""
     path = Path(path)
     if not path.is_file():
         raise PointFileError(f"{path}: no such file")
@@ -49,6 +52,13 @@ def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool) -> Po
         raise PointFileError(f"{path}: x has shape {tuple(x.shape)} but y has {tuple(y.shape)}")
     if not torch.isfinite(x).all() or (y is not None and not torch.isfinite(y).all()):
         raise PointFileError(f"{path}: contains NaN or infinite values")
+    if y is not None and num_classes is not None:
+        bad = (y != y.round()) | (y < 0) | (y >= num_classes)
+        if bad.any():
+            task, point, _ = (int(i) for i in bad.nonzero()[0])
+            where = f"task {task + 1}, point {point + 1}" if is_npz else f"line {point + 2}"
+            raise PointFileError(f"{path}: y holds class labels, integers 0 to {num_classes - 1}; "
+                                 f"{where} has {float(y[task, point, 0]):g}")
     return PointSet(x, y, is_npz)
 
 
@@ -132,20 +142,32 @@ def _ordered_columns(path: Path, kinds: list, letter: str) -> list[int]:
     return [found[str(n)] for n in numbers]
 
 
-def write_predictions(path: str | Path, x: torch.Tensor, y: torch.Tensor, as_npz: bool) -> None:
-    """Predictions ``y [T, Q, m]`` at ``x [T, Q, d]``: NPZ with array 'y' (and 'x'), or CSV."""
+def write_predictions(path: str | Path, x: torch.Tensor, y: torch.Tensor, as_npz: bool,
+                      probabilities: torch.Tensor | None = None) -> None:
+    """Predictions ``y [T, Q, m]`` at ``x [T, Q, d]``: NPZ with array 'y' (and 'x'), or CSV.
+
+    A classifier's ``y`` is the predicted class; its ``probabilities [T, Q, N]``
+    follow as columns p0 … p(N−1) (array 'probabilities' in an NPZ).
+    """
     path = Path(path)
     if as_npz or path.suffix.lower() == ".npz":
         buffer = io.BytesIO()
-        np.savez(buffer, x=x.numpy(), y=y.numpy())
+        arrays = {"x": x.numpy(), "y": y.numpy()}
+        if probabilities is not None:
+            arrays["probabilities"] = probabilities.numpy()
+        np.savez(buffer, **arrays)
         atomic_write_bytes(path, buffer.getvalue())
         return
     d, m = x.shape[-1], y.shape[-1]
     names = (["x"] if d == 1 else [f"x{i + 1}" for i in range(d)]) + \
             (["y"] if m == 1 else [f"y{i + 1}" for i in range(m)])
+    columns = [x[0], y[0]]
+    if probabilities is not None:
+        names += [f"p{c}" for c in range(probabilities.shape[-1])]
+        columns.append(probabilities[0])
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names)
-    for row in torch.cat([x[0], y[0]], dim=-1).tolist():
+    for row in torch.cat(columns, dim=-1).tolist():
         writer.writerow([f"{v:.7g}" for v in row])
     atomic_write_bytes(path, out.getvalue().encode("utf-8"))

@@ -45,6 +45,18 @@ class Validation:
     after: float  # query loss after test_inner_steps adaptation steps
     baseline_before: float | None
     baseline_after: float | None
+    # Query accuracy of classification runs (None for regression).
+    accuracy_before: float | None = None
+    accuracy_after: float | None = None
+    baseline_accuracy_before: float | None = None
+    baseline_accuracy_after: float | None = None
+
+    def history_row(self) -> tuple[float, ...]:
+        """The row `History.validation` keeps (NaN where a value does not apply)."""
+        return tuple(math.nan if v is None else float(v) for v in (
+            self.iteration, self.before, self.after, self.baseline_before, self.baseline_after,
+            self.accuracy_before, self.accuracy_after, self.baseline_accuracy_before,
+            self.baseline_accuracy_after))
 
 
 @dataclass(frozen=True)
@@ -272,24 +284,23 @@ class Trainer:
         steps = self.config.algorithm.test_inner_steps
         exp = self.experiment
 
-        def before_after(learner, state):
+        def before_after(learner, state) -> list[float | None]:
+            """Query loss before and after adapting, then accuracy before and after."""
             trajectory = learner.adapt(state, tasks.support_x, tasks.support_y, steps)
-            losses = [learner.query_loss(trajectory[i], tasks.query_x, tasks.query_y).mean().item()
+            scores = [exp.query_scores(learner, trajectory[i], tasks.query_x, tasks.query_y)
                       for i in (0, -1)]
-            return losses
+            return [score[0].mean().item() for score in scores] + \
+                [None if score[1] is None else score[1].mean().item() for score in scores]
 
         with self._lock:
             state = _detached(self.state)
             baseline = None if self.baseline_state is None else _detached(self.baseline_state)
-        before, after = before_after(exp.learner, state)
-        base_before = base_after = None
-        if baseline is not None:
-            base_before, base_after = before_after(exp.baseline, baseline)
-        self.history.validation.append(
-            (iteration, before, after,
-             math.nan if base_before is None else base_before,
-             math.nan if base_after is None else base_after))
-        return Validation(iteration, before, after, base_before, base_after)
+        before, after, acc_before, acc_after = before_after(exp.learner, state)
+        base = [None] * 4 if baseline is None else before_after(exp.baseline, baseline)
+        event = Validation(iteration, before, after, base[0], base[1],
+                           acc_before, acc_after, base[2], base[3])
+        self.history.validation.append(event.history_row())
+        return event
 
     def _compile_outcome(self, compiler: BackgroundCompiler) -> CompileStatus:
         self.compile_seconds = compiler.seconds

@@ -297,9 +297,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(int(1000 * progress.iteration / total))
 
     def _on_validation(self, validation: Validation) -> None:
-        row = (validation.iteration, validation.before, validation.after,
-               math.nan if validation.baseline_before is None else validation.baseline_before,
-               math.nan if validation.baseline_after is None else validation.baseline_after)
+        row = validation.history_row()
         self.history.validation.append(row)
         self.loss_plot.append([], [], [row])
 

@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 from maml_studio.config import ConfigError, TaskConfig
 from maml_studio.tasks.base import ParamSpec, TaskBatch, TaskFamily, generator_for
+from maml_studio.tasks.classification import CLASSIFICATION_2D, ClassificationFamily
 from maml_studio.tasks.linear import LinearRegression
 from maml_studio.tasks.mixture import Mixture
 from maml_studio.tasks.regression import REGRESSION_1D
 
 __all__ = [
-    "FAMILY_NAMES", "ParamSpec", "TaskBatch", "TaskFamily", "build_family", "family_summaries",
+    "FAMILY_NAMES", "ClassificationFamily",
+    "ParamSpec", "TaskBatch", "TaskFamily", "build_family", "family_summaries",
     "generator_for",
 ]
 
@@ -25,12 +27,16 @@ MIXTURES: dict[str, tuple[str, str, list[str] | None]] = {
                    "(Multimodal MAML); task.members picks the set.", None),
 }
 
-FAMILY_NAMES: tuple[str, ...] = (*SIMPLE_FAMILIES, *MIXTURES, LinearRegression.name)
+CLASSIFIERS: dict[str, type[ClassificationFamily]] = {cls.name: cls for cls in CLASSIFICATION_2D}
+
+FAMILY_NAMES: tuple[str, ...] = (*SIMPLE_FAMILIES, *MIXTURES, LinearRegression.name, *CLASSIFIERS)
 
 
 def build_family(config: TaskConfig) -> TaskFamily:
     """The task family a config describes; raises `ConfigError` naming the bad field."""
     name = config.family
+    if name in CLASSIFIERS:
+        return _classifier(config)
     builder: Callable[[TaskConfig], TaskFamily] | None
     if name in SIMPLE_FAMILIES:
         builder = _simple
@@ -43,8 +49,26 @@ def build_family(config: TaskConfig) -> TaskFamily:
     if name != "multimodal" and config.members:
         raise ConfigError("task.members: only the 'multimodal' family takes members")
     if name != LinearRegression.name and (config.dim_in or config.dim_out):
-        raise ConfigError("task.dim_in/dim_out: only the 'linear' family takes dimensions")
+        raise ConfigError("task.dim_in/dim_out: only the 'linear', 'halfplane' and 'blobs' "
+                          "families take dimensions")
+    if config.num_classes or config.label_noise or config.class_balance:
+        raise ConfigError(f"task.num_classes/label_noise/class_balance: '{name}' is a regression "
+                          f"family; these apply to classification families")
     return builder(config)
+
+
+def _classifier(config: TaskConfig) -> TaskFamily:
+    name = config.family
+    if config.members:
+        raise ConfigError("task.members: only the 'multimodal' family takes members")
+    if config.dim_out:
+        raise ConfigError(f"task.dim_out: '{name}' is a classification family; its output is "
+                          f"the class (task.num_classes sets how many)")
+    if config.noise_std:
+        raise ConfigError(f"task.noise_std: '{name}' is a classification family; "
+                          f"use task.label_noise to flip labels")
+    return CLASSIFIERS[name](config.ranges, config.x_range or None, config.label_noise,
+                             config.class_balance, config.dim_in, config.num_classes)
 
 
 def _simple(config: TaskConfig) -> TaskFamily:

@@ -116,6 +116,11 @@ class TaskFamily:
     def num_params(self) -> int:
         return len(self.param_specs)
 
+    @property
+    def target_dim(self) -> int:
+        """Columns of y in a task's points (class indices take one)."""
+        return self.dim_out
+
     def sample_x(self, num_tasks: int, num_points: int, generator: torch.Generator) -> torch.Tensor:
         low, high = self.x_range
         u = torch.rand(num_tasks, num_points, self.dim_in, generator=generator)

@@ -17,16 +17,25 @@ def _loss(model, params, x, y):
     return ((_forward(model, params, x) - y) ** 2).mean()
 
 
-def inner_adapt(model, params, rates, names, x, y, steps, second_order):
+def _classification_loss(model, params, x, y):
+    """torch's own cross-entropy on class labels ``y [points, 1]``."""
+    output = _forward(model, params, x)
+    if output.shape[-1] == 1:
+        return torch.nn.functional.binary_cross_entropy_with_logits(output, y)
+    return torch.nn.functional.cross_entropy(output, y[:, 0].long())
+
+
+def inner_adapt(model, params, rates, names, x, y, steps, second_order, loss_fn=_loss):
     for _ in range(steps):
-        loss = _loss(model, params, x, y)
+        loss = loss_fn(model, params, x, y)
         grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=second_order)
         params = {**params, **{n: params[n] - rates[n] * g for n, g in zip(names, grads, strict=True)}}
     return params
 
 
-def reference_meta_gradient(algorithm, state, batch):
+def reference_meta_gradient(algorithm, state, batch, classification=False):
     """Meta-gradient and loss for `algorithm` on `batch`, one task at a time."""
+    loss_fn = _classification_loss if classification else _loss
     model, cfg = algorithm.model, algorithm.config
     leaf = {k: v.detach().clone().requires_grad_(True) for k, v in state.items()}
     net = {k: leaf[k] for k in model.shapes()}
@@ -36,7 +45,7 @@ def reference_meta_gradient(algorithm, state, batch):
     if name == "pretrained":
         x = torch.cat([batch.support_x, batch.query_x], 1)
         y = torch.cat([batch.support_y, batch.query_y], 1)
-        total = sum(_loss(model, net, x[t], y[t]) for t in range(tasks)) / tasks
+        total = sum(loss_fn(model, net, x[t], y[t]) for t in range(tasks)) / tasks
         grads = torch.autograd.grad(total, list(leaf.values()))
         return dict(zip(leaf, grads, strict=True)), total.detach()
 
@@ -49,18 +58,18 @@ def reference_meta_gradient(algorithm, state, batch):
         total = 0.0
         for t in range(tasks):
             p = inner_adapt(model, net, rates, names, batch.support_x[t], batch.support_y[t],
-                            cfg.inner_steps, second_order=False)
+                            cfg.inner_steps, second_order=False, loss_fn=loss_fn)
             for k in adapted_sum:
                 adapted_sum[k] = adapted_sum[k] + p[k].detach()
-            total += _loss(model, p, batch.query_x[t], batch.query_y[t]).item()
+            total += loss_fn(model, p, batch.query_x[t], batch.query_y[t]).item()
         grads = {k: state[k] - adapted_sum[k] / tasks for k in net}
         return grads, torch.tensor(total / tasks)
 
     total = 0.0
     for t in range(tasks):
         p = inner_adapt(model, net, rates, names, batch.support_x[t], batch.support_y[t],
-                        cfg.inner_steps, second_order=not cfg.first_order)
-        total = total + _loss(model, p, batch.query_x[t], batch.query_y[t])
+                        cfg.inner_steps, second_order=not cfg.first_order, loss_fn=loss_fn)
+        total = total + loss_fn(model, p, batch.query_x[t], batch.query_y[t])
     total = total / tasks
     grads = torch.autograd.grad(total, list(leaf.values()), allow_unused=True)
     grads = {k: (g if g is not None else torch.zeros_like(leaf[k]))

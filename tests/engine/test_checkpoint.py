@@ -14,7 +14,7 @@ def checkpoint(small_config):
     experiment = Experiment.from_config(small_config)
     state = experiment.learner.init_state(seed_stream(0, "init"))
     baseline = experiment.baseline.init_state(seed_stream(0, "baseline"))
-    history = History([3.0, 2.0, 1.5], [3.25, 2.5, 2.75], [(2, 2.5, 0.9, 2.6, 2.0)])
+    history = History([3.0, 2.0, 1.5], [3.25, 2.5, 2.75], [(2, 2.5, 0.9, 2.6, 2.0, 0.5, 0.875, 0.5, 0.625)])
     return Checkpoint(small_config, state, baseline, history)
 
 
@@ -84,3 +84,12 @@ def test_a_broken_stored_config_is_refused(tmp_path, checkpoint):
     safetensors.torch.save_file(tensors, path, metadata=meta)
     with pytest.raises(CheckpointError, match="stored config is unusable"):
         load_checkpoint(path)
+
+
+def test_a_history_without_accuracies_loads_with_nan_accuracies():
+    import math
+
+    old = {"history.train_loss": torch.tensor([1.0]),
+           "history.validation": torch.tensor([[1.0, 2.0, 0.5, 2.1, 1.9]], dtype=torch.float64)}
+    row = History.from_tensors(old).validation[0]
+    assert row[:5] == (1.0, 2.0, 0.5, 2.1, 1.9) and all(math.isnan(v) for v in row[5:])
