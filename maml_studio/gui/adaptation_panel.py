@@ -1,8 +1,16 @@
 """The adaptation panel: click support points, watch the model fit them after K steps.
 
-Left click adds a point, dragging moves it, right click (or Ctrl+click)
-removes it. The curves after every step come from one computation on the
-adaptation thread, so the step slider only picks which one to show.
+Regression (1-D families): left click adds a point, dragging moves it, right
+click (or Ctrl+click) removes it. The curves after every step come from one
+computation on the adaptation thread, so the step slider only picks which one
+to show.
+
+Classification (2-D families) turns the plot into the plane: left click adds a
+point of the chosen class (A unless picked otherwise, keys 1–9 pick), right
+click a point of class B (of the chosen class with more than two classes),
+Ctrl+click removes one and dragging moves it. The meta-learned model's class
+probabilities after the chosen step are drawn as a heat map under every
+model's decision boundary; the adaptation thread computes each step on demand.
 """
 
 from __future__ import annotations
@@ -14,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut, QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -29,7 +38,14 @@ from PySide6.QtWidgets import (
 
 from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
 from maml_studio.experiment import Experiment, seed_stream
-from maml_studio.gui.adaptation_worker import AdaptationRequest, AdaptationResult, AdaptationThread
+from maml_studio.gui.adaptation_worker import (
+    AdaptationRequest,
+    AdaptationResult,
+    AdaptationThread,
+    PlaneRequest,
+    PlaneResult,
+)
+from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, class_name
 from maml_studio.pointsets import read_points
 
 MAX_STEPS = 100
@@ -37,6 +53,8 @@ QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on d
 GRID_POINTS = 300
 PICK_RADIUS_PX = 10
 PLAY_INTERVAL_MS = 120
+PLANE_RESOLUTION = 100  # the heat map's grid, per side
+QUERY_PER_CLASS = 50  # query points of a sampled classification task, per class
 KEEP_TASK = object()  # set_points: the points still belong to the task on show
 
 CURVES = {  # name: (legend text, colour, width, style)
@@ -50,6 +68,8 @@ CURVES = {  # name: (legend text, colour, width, style)
 class SampledTask:
     params: torch.Tensor  # one task's parameter row
     description: str
+    query_x: np.ndarray | None = None  # classification: a labelled query set of the task
+    query_y: np.ndarray | None = None
 
 
 class PointsCommand(QUndoCommand):
@@ -99,11 +119,12 @@ class AdaptationPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.points = np.zeros((0, 2))  # support points (x, y)
+        self.plane_mode = False  # a 2-D classifier: points are (x1, x2, class)
+        self.points = np.zeros((0, 2))  # support points (x, y), or (x1, x2, class) in the plane
         self.model: Checkpoint | None = None
         self.experiment: Experiment | None = None
         self.task: SampledTask | None = None
-        self.result: AdaptationResult | None = None
+        self.result: AdaptationResult | PlaneResult | None = None
         self.serial = 0
         self.paper_mode = False
         self._hidden_snapshot: Checkpoint | None = None
@@ -145,6 +166,7 @@ class AdaptationPanel(QWidget):
                                               pen=pg.mkPen("w", width=1.5))
         self.points_item.setZValue(10)
         self.plot.addItem(self.points_item)
+        self._build_plane_items()
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.message = pg.TextItem(anchor=(0, 0), color=(150, 30, 30))
         self.message.setZValue(20)
@@ -169,6 +191,12 @@ class AdaptationPanel(QWidget):
         controls.addWidget(self.sample_button)
         controls.addWidget(QLabel("K"))
         controls.addWidget(self.shots)
+        self.class_label = QLabel("Class")
+        self.class_box = QComboBox()
+        self.class_box.setAccessibleName("Point class")
+        self.class_box.setToolTip("Class of the points a left click adds (keys 1–9 choose)")
+        controls.addWidget(self.class_label)
+        controls.addWidget(self.class_box)
         controls.addWidget(self.clear_button)
         controls.addWidget(self.paper_button)
         controls.addSpacing(20)
@@ -226,6 +254,60 @@ class AdaptationPanel(QWidget):
         undo.activated.connect(self.undo_stack.undo)
         redo = QShortcut(QKeySequence("Ctrl+Shift+Z"), self)
         redo.activated.connect(self.undo_stack.redo)
+        for number in range(1, 10):
+            key = QShortcut(QKeySequence(str(number)), self)
+            key.activated.connect(lambda index=number - 1: self.select_class(index))
+        self._apply_mode()
+
+    def _build_plane_items(self) -> None:
+        """The plane's items: heat map, boundaries, the task's truth and query points."""
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item.setZValue(-10)
+        self.plot.addItem(self.heat_item)
+        self.boundary_items = {
+            name: self.plot.plot([], [], connect="finite", pen=pg.mkPen(
+                color, width=width + 0.5,
+                style=Qt.PenStyle.SolidLine if name == "maml" else Qt.PenStyle.DashLine))
+            for name, (_, color, width, _style) in CURVES.items()
+        }
+        self.truth_boundary_item = self.plot.plot([], [], connect="finite", pen=pg.mkPen(
+            (20, 20, 20), width=2, style=Qt.PenStyle.DotLine))
+        self.query_item = pg.ScatterPlotItem(size=6)
+        self.query_item.setZValue(5)
+        self.plot.addItem(self.query_item)
+        # Legend samples of the classes (not drawn in the plot).
+        self.class_samples = [pg.ScatterPlotItem(size=10, symbol=CLASS_SYMBOLS[c],
+                                                 brush=pg.mkBrush(*CLASS_COLORS[c]),
+                                                 pen=pg.mkPen("w", width=1.5))
+                              for c in range(len(CLASS_COLORS))]
+
+    def _apply_mode(self) -> None:
+        """Show the items and controls of the curve view or of the plane."""
+        plane = self.plane_mode
+        for item in (*self.curve_items.values(), self.steps_item, self.truth_item):
+            item.setVisible(not plane)
+        for item in self.paper_items.values():
+            item.setVisible(False)
+        for item in (self.heat_item, *self.boundary_items.values(), self.truth_boundary_item,
+                     self.query_item):
+            item.setVisible(plane)
+        for widget in (self.class_label, self.class_box):
+            widget.setVisible(plane)
+        self.paper_button.setVisible(not plane)
+        self.toggles["steps"].setVisible(not plane)
+        truth_text = "true boundary" if plane else "true function"
+        self.toggles["truth"].setText(truth_text)
+        self.toggles["truth"].setAccessibleName(f"Show {truth_text}")
+        self.shots.setToolTip("How many support points of each class Sample task draws (K per class)"
+                              if plane else "How many support points Sample task draws (K)")
+        self.view_box.setAspectLocked(plane)
+        if plane:
+            self.plot.setToolTip("Left click: add a point of the chosen class · right click: add a "
+                                 "point of class B · drag: move · Ctrl+click: remove · keys 1–9: "
+                                 "choose the class")
+        else:
+            self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
+                                 "Ctrl+click: remove it")
 
     def _button(self, text, name, slot, tip) -> QPushButton:
         button = QPushButton(text)
@@ -249,15 +331,32 @@ class AdaptationPanel(QWidget):
         if checkpoint is None:
             return False
         experiment = Experiment.from_config(checkpoint.config)
-        if experiment.family.dim_in != 1 or experiment.family.dim_out != 1:
+        family = experiment.family
+        plane = family.kind == "classification"
+        refusal = None
+        if plane and family.dim_in != 2:
+            refusal = (f"This classifier takes {family.dim_in}-D inputs; the adaptation panel draws "
+                       "2-D classification families in the plane and 1-D regression families.")
+        elif not plane and (family.dim_in != 1 or family.dim_out != 1):
+            refusal = (f"This model maps {family.dim_in} inputs to {family.dim_out} outputs; the "
+                       "adaptation panel draws 1-D regression and 2-D classification families.")
+        if refusal:
             self.model, self.experiment = None, None
-            self._say(f"This model maps {experiment.family.dim_in} inputs to "
-                      f"{experiment.family.dim_out} outputs; the adaptation panel draws 1-D "
-                      "families only.")
             self._clear_curves()
+            self._say(refusal)
             return False
         family_changed = self.experiment is None or \
             self.experiment.config.task != experiment.config.task
+        if plane != self.plane_mode or (plane and family_changed):
+            # Points of a regression task mean nothing in the plane, nor classes of another family.
+            self.plane_mode = plane
+            self.undo_stack.clear()
+            self.points, self.task, self.result = self._no_points(), None, None
+            self._show_points()
+            self._clear_curves()
+            self._apply_mode()
+        if plane:
+            self._fill_class_box(family.num_classes)
         if self.experiment is None or self.experiment.model != experiment.model:
             # a fixed random initialisation of this architecture, adapted like the others
             self._random_state = experiment.baseline.init_state(seed_stream(0, "random-init"))
@@ -270,9 +369,33 @@ class AdaptationPanel(QWidget):
             self.lr_box.blockSignals(False)
         if family_changed:
             self.task = None
-            self.plot.setXRange(*experiment.family.x_range, padding=0.02)
+            self.plot.setXRange(*family.x_range, padding=0.02)
+            if plane:
+                self.plot.setYRange(*family.x_range, padding=0.02)
         self.request()
         return True
+
+    def _fill_class_box(self, classes: int) -> None:
+        if self.class_box.count() == classes:
+            return
+        self.class_box.clear()
+        for index in range(classes):
+            swatch = QPixmap(12, 12)
+            swatch.fill(QColor(*CLASS_COLORS[index]))
+            self.class_box.addItem(QIcon(swatch), f"class {class_name(index)}", index)
+        self.class_box.setCurrentIndex(0)
+
+    def select_class(self, index: int) -> None:
+        """Choose the class that left clicks add (keys 1–9)."""
+        if self.plane_mode and index < self.class_box.count():
+            self.class_box.setCurrentIndex(index)
+
+    @property
+    def current_class(self) -> int:
+        return max(self.class_box.currentIndex(), 0)
+
+    def _no_points(self) -> np.ndarray:
+        return np.zeros((0, 3 if self.plane_mode else 2))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -296,7 +419,7 @@ class AdaptationPanel(QWidget):
         """Show ``points``; ``task`` is the sampled task they belong to (None: the user's own,
         default: unchanged). Recorded for undo unless told not."""
         task = self.task if task is KEEP_TASK else task
-        after = (np.asarray(points, dtype=float).reshape(-1, 2).copy(), task)
+        after = (np.asarray(points, dtype=float).reshape(-1, 3 if self.plane_mode else 2).copy(), task)
         if record:
             self.undo_stack.push(PointsCommand(self, self._current(), after, text))
         else:  # a drag in progress: recorded once it finishes
@@ -307,8 +430,17 @@ class AdaptationPanel(QWidget):
 
     def restore(self, snapshot: tuple) -> None:
         self.points, self.task = snapshot[0].copy(), snapshot[1]
-        self.points_item.setData(self.points[:, 0], self.points[:, 1])
+        self._show_points()
         self.request()
+
+    def _show_points(self) -> None:
+        if not self.plane_mode:
+            self.points_item.setData(self.points[:, 0], self.points[:, 1])
+            return
+        labels = self.points[:, 2].astype(int)
+        self.points_item.setData(self.points[:, 0], self.points[:, 1],
+                                 brush=[pg.mkBrush(*CLASS_COLORS[c]) for c in labels],
+                                 symbol=[CLASS_SYMBOLS[c] for c in labels])
 
     def record(self, before: np.ndarray, text: str) -> None:
         """Record an edit already applied (a finished drag) for undo."""
@@ -316,19 +448,25 @@ class AdaptationPanel(QWidget):
             command = PointsCommand(self, (before, self.task), self._current(), text)
             self.undo_stack.push(command)
 
-    def add_point(self, x: float, y: float) -> None:
-        self.set_points(np.vstack([self.points, [[x, y]]]), text="Add point")
+    def add_point(self, x: float, y: float, label: int | None = None) -> None:
+        """Add a support point; in the plane, of class ``label`` (default: the chosen class)."""
+        if self.plane_mode:
+            label = self.current_class if label is None else label
+            self.set_points(np.vstack([self.points, [[x, y, label]]]),
+                            text=f"Add class {class_name(label)} point")
+        else:
+            self.set_points(np.vstack([self.points, [[x, y]]]), text="Add point")
 
     def remove_point(self, index: int) -> None:
         self.set_points(np.delete(self.points, index, axis=0), text="Remove point")
 
     def move_point(self, index: int, x: float, y: float) -> None:
         points = self.points.copy()
-        points[index] = (x, y)
+        points[index, :2] = (x, y)
         self.set_points(points, record=False)
 
     def clear_points(self) -> None:
-        self.set_points(np.zeros((0, 2)), text="Clear points", task=None)
+        self.set_points(self._no_points(), text="Clear points", task=None)
 
     def point_near(self, scene_pos: QPointF) -> int | None:
         """Index of the support point within a few pixels of ``scene_pos``."""
@@ -336,7 +474,7 @@ class AdaptationPanel(QWidget):
             return None
         view = self.view_box
         scene = np.array([[view.mapViewToScene(QPointF(x, y)).x(),
-                           view.mapViewToScene(QPointF(x, y)).y()] for x, y in self.points])
+                           view.mapViewToScene(QPointF(x, y)).y()] for x, y in self.points[:, :2]])
         distance = np.hypot(scene[:, 0] - scene_pos.x(), scene[:, 1] - scene_pos.y())
         index = int(distance.argmin())
         return index if distance[index] <= PICK_RADIUS_PX else None
@@ -351,6 +489,16 @@ class AdaptationPanel(QWidget):
             return
         near = self.point_near(event.scenePos())
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if self.plane_mode and not ctrl:
+            if event.button() == Qt.MouseButton.LeftButton and near is None:
+                position = self.view_box.mapSceneToView(event.scenePos())
+                self.add_point(position.x(), position.y())
+            elif event.button() == Qt.MouseButton.RightButton:
+                position = self.view_box.mapSceneToView(event.scenePos())
+                binary = self.experiment.family.num_classes == 2
+                self.add_point(position.x(), position.y(), 1 if binary else None)
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.RightButton or ctrl:
             if near is not None:
                 self.remove_point(near)
@@ -365,16 +513,22 @@ class AdaptationPanel(QWidget):
         if self.experiment is None:
             return
         family = self.experiment.family
-        batch = family.sample(1, shots or self.shots.value(), 0, self._sample_generator)
-        task = SampledTask(batch.params[0], family.describe(batch.params[0]))
-        points = np.column_stack([batch.support_x[0, :, 0].numpy(), batch.support_y[0, :, 0].numpy()])
+        if self.plane_mode:
+            batch = family.sample(1, shots or self.shots.value(), QUERY_PER_CLASS, self._sample_generator)
+            task = SampledTask(batch.params[0], family.describe(batch.params[0]),
+                               batch.query_x[0].numpy(), batch.query_y[0, :, 0].numpy())
+            points = np.column_stack([batch.support_x[0].numpy(), batch.support_y[0, :, 0].numpy()])
+        else:
+            batch = family.sample(1, shots or self.shots.value(), 0, self._sample_generator)
+            task = SampledTask(batch.params[0], family.describe(batch.params[0]))
+            points = np.column_stack([batch.support_x[0, :, 0].numpy(), batch.support_y[0, :, 0].numpy()])
         self.set_points(points, text="Sample task", task=task)
 
     def paper_figure(self) -> None:
         """Figure 2 of the MAML paper on the current model: a sine task and 10 points."""
         if self.experiment is None:
             return
-        if self.experiment.config.task.family != "sine":
+        if self.plane_mode or self.experiment.config.task.family != "sine":
             self._say("Paper figure needs a sine model: open the bundled sine-finn2017 model.")
             return
         self.paper_mode = True
@@ -393,6 +547,14 @@ class AdaptationPanel(QWidget):
             return
         self.serial += 1
         family = self.experiment.family
+        if self.plane_mode:
+            task = self.task
+            self.worker.submit(PlaneRequest(
+                self.serial, self._models(), family, self.points[:, :2].copy(),
+                self.points[:, 2].copy(), self.step, float(self.lr_box.value()), PLANE_RESOLUTION,
+                task.params if task else None, task.query_x if task else None,
+                task.query_y if task else None))
+            return
         low, high = family.x_range
         if len(self.points):
             low, high = min(low, self.points[:, 0].min()), max(high, self.points[:, 0].max())
@@ -402,7 +564,7 @@ class AdaptationPanel(QWidget):
             self.grid.copy(), QUICK_STEPS if self.step <= QUICK_STEPS else MAX_STEPS,
             float(self.lr_box.value())))
 
-    def _on_result(self, result: AdaptationResult) -> None:
+    def _on_result(self, result: AdaptationResult | PlaneResult) -> None:
         if result.serial != self.serial:
             return  # computed for points the user has changed since
         self.result = result
@@ -413,6 +575,9 @@ class AdaptationPanel(QWidget):
         self.step_label.setText(str(step))
         if self.paper_mode and step != 10:
             self.paper_mode = False
+        if self.plane_mode:
+            self.request()  # the plane computes the step on show
+            return
         if self.result is not None and step >= self.result.curves["maml"].shape[0]:
             self.request()  # beyond the steps computed so far: compute up to MAX_STEPS
             return
@@ -424,14 +589,20 @@ class AdaptationPanel(QWidget):
 
     def _clear_curves(self) -> None:
         for item in (*self.curve_items.values(), *self.paper_items.values(), self.steps_item,
-                     self.truth_item):
+                     self.truth_item, *self.boundary_items.values(), self.truth_boundary_item):
             item.setData([], [])
+        self.heat_item.clear()
+        self.query_item.setData([], [])
 
     def _redraw(self) -> None:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit's huge values
             self._draw()
 
     def _draw(self) -> None:
+        if self.plane_mode:
+            if isinstance(self.result, PlaneResult) and self.result.serial == self.serial:
+                self._draw_plane(self.result)
+            return
         result, step = self.result, self.step
         if result is None or result.serial != self.serial or \
                 step >= result.curves["maml"].shape[0]:
@@ -462,6 +633,74 @@ class AdaptationPanel(QWidget):
         latency = f"{1000 * result.seconds:.0f} ms"
         self.info.setText(f"{len(self.points)} points · {description} · curves in {latency}")
         self._say("; ".join(notes))
+
+    def _draw_plane(self, result: PlaneResult) -> None:
+        """The heat map of the first model on show, every model's boundary, the truth."""
+        family = self.experiment.family
+        low, high = family.x_range
+        half = (high - low) / (PLANE_RESOLUTION - 1) / 2  # pixel centres on the grid points
+        shown_models = [n for n in CURVES if n in result.images and self.toggles[n].isChecked()]
+        if shown_models:
+            self.heat_item.setImage(result.images[shown_models[0]], autoLevels=False)
+            self.heat_item.setRect(QRectF(low - half, low - half, high - low + 2 * half,
+                                          high - low + 2 * half))
+        self.heat_item.setVisible(bool(shown_models))
+        notes, labels = [], {}
+        for name, item in self.boundary_items.items():
+            if name not in result.boundaries:
+                item.setData([], [])
+                continue
+            item.setData(*result.boundaries[name])
+            item.setVisible(self.toggles[name].isChecked())
+            diverged = result.diverged_at.get(name)
+            shown = result.step if diverged is None or result.step < diverged else max(diverged - 1, 0)
+            if diverged is not None and result.step >= diverged:
+                notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
+            labels[name] = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}" + \
+                self._accuracy_text(result, name, shown)
+        show_truth = self.toggles["truth"].isChecked() and result.truth_boundary is not None
+        self.truth_boundary_item.setData(*(result.truth_boundary if show_truth else ([], [])))
+        task = self.task
+        if show_truth and task is not None and task.query_x is not None:
+            query_labels = task.query_y.astype(int)
+            self.query_item.setData(task.query_x[:, 0], task.query_x[:, 1],
+                                    brush=[pg.mkBrush(*CLASS_COLORS[c], 90) for c in query_labels],
+                                    symbol=[CLASS_SYMBOLS[c] for c in query_labels], pen=None)
+        else:
+            self.query_item.setData([], [])
+        self.legend.clear()
+        if show_truth:
+            self.legend.addItem(self.truth_boundary_item, "true boundary")
+        for name, item in self.boundary_items.items():
+            if name in labels and item.isVisible():
+                self.legend.addItem(item, labels[name])
+        present = sorted({int(c) for c in self.points[:, 2]})
+        for cls in present:
+            count = int((self.points[:, 2] == cls).sum())
+            self.legend.addItem(self.class_samples[cls], f"class {class_name(cls)}: {count} point"
+                                                        f"{'s' if count != 1 else ''}")
+        description = f"task: {self.task.description}" if self.task else "your points"
+        heat = f"heat map: {CURVES[shown_models[0]][0]}" if shown_models else "no heat map"
+        self.info.setText(f"{len(self.points)} points · {description} · {heat} · "
+                          f"maps in {1000 * result.seconds:.0f} ms")
+        self._say("; ".join(notes))
+
+    def _accuracy_text(self, result: PlaneResult, name: str, step: int) -> str:
+        """Query accuracy of a sampled task, else how many support points the model gets right."""
+        if result.query_accuracy is not None:
+            return f"  (query accuracy {100 * result.query_accuracy[name][step]:.0f}%)"
+        support = result.support_accuracy[name][step]
+        if len(self.points) == 0 or not np.isfinite(support):
+            return ""
+        right = round(float(support) * len(self.points))
+        return f"  ({right} of {len(self.points)} points right)"
+
+    def plane_result(self) -> PlaneResult:
+        """The maps for the points and step on show; an error while they are being computed."""
+        result = self.result
+        if not isinstance(result, PlaneResult) or result.serial != self.serial:
+            raise RuntimeError("the maps for the current points are still being computed")
+        return result
 
     def _finite_step(self, name: str, step: int) -> tuple[int, int | None]:
         diverged = self.result.diverged_at.get(name)
@@ -549,13 +788,20 @@ class AdaptationPanel(QWidget):
 
     # -- files ---------------------------------------------------------------------------------------
     def import_points(self, path) -> None:
-        points = read_points(path, 1, 1, need_y=True)
+        if self.plane_mode:
+            classes = self.experiment.family.num_classes
+            points = read_points(path, 2, 1, need_y=True, num_classes=classes)
+        else:
+            points = read_points(path, 1, 1, need_y=True)
         if points.x.shape[0] != 1:
             raise ValueError(f"{path}: holds {points.x.shape[0]} tasks; the panel shows one")
-        self.set_points(np.column_stack([points.x[0, :, 0].numpy(), points.y[0, :, 0].numpy()]),
+        self.set_points(np.column_stack([points.x[0].numpy(), points.y[0, :, 0].numpy()]),
                         text="Import points", task=None)
 
     def export_predictions(self, path) -> None:
+        if self.plane_mode:
+            self._export_plane(path)
+            return
         self.current_result()
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -568,6 +814,23 @@ class AdaptationPanel(QWidget):
             columns.append(truth)
         for i, x in enumerate(self.grid):
             writer.writerow([f"{x:.7g}", *[f"{c[i]:.7g}" for c in columns]])
+        atomic_write_bytes(path, out.getvalue().encode())
+
+    def _export_plane(self, path) -> None:
+        """Class probabilities of every model on the plane's grid after the step on show."""
+        result = self.plane_result()
+        family = self.experiment.family
+        grid = family.plane(PLANE_RESOLUTION).numpy()
+        names = [n for n in CURVES if n in result.probabilities]
+        classes = family.num_classes
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["x1", "x2", *[f"{n}_step{result.step}_p{class_name(c)}"
+                                       for n in names for c in range(classes)]])
+        flat = {n: result.probabilities[n].reshape(-1, classes) for n in names}
+        for i, (x1, x2) in enumerate(grid):
+            writer.writerow([f"{x1:.7g}", f"{x2:.7g}",
+                             *[f"{flat[n][i, c]:.5g}" for n in names for c in range(classes)]])
         atomic_write_bytes(path, out.getvalue().encode())
 
     def shutdown(self) -> None:

@@ -3,7 +3,9 @@
 While one adaptation runs, later requests replace each other in a single
 pending slot, so dragging a point costs at most one computation at a time.
 Every result carries the serial number of its request; the panel drops any
-result that is older than the points it shows.
+result that is older than the points it shows. Regression requests give
+curves after every step; plane requests (2-D classifiers) give heat images and
+decision boundaries after the step on show, and accuracies after every step.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from maml_studio.adaptation import adapt_models_together
 from maml_studio.algorithms import MetaLearner
+from maml_studio.decision_map import decision_maps
+from maml_studio.gui.plane_drawing import boundary_lines, heat_image, label_boundaries
 from maml_studio.model import Params
+from maml_studio.tasks import ClassificationFamily
+
+CONTOUR_STRIDE = 2  # boundaries are traced on every second grid point: 4× cheaper, as smooth
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,69 @@ class AdaptationResult:
     support_predictions: dict[str, np.ndarray]  # name → predictions at the support x [steps + 1, K]
     diverged_at: dict[str, int | None]
     seconds: float  # from submission to result
+
+
+@dataclass(frozen=True)
+class PlaneRequest:
+    serial: int
+    models: dict[str, tuple[MetaLearner, Params]]
+    family: ClassificationFamily
+    support_x: np.ndarray  # [K, 2]
+    support_y: np.ndarray  # [K] class labels
+    step: int  # the step whose maps are drawn; accuracies come for 0 … step
+    lr: float
+    resolution: int = 100
+    task_params: torch.Tensor | None = None  # a sampled task: its truth and query set
+    query_x: np.ndarray | None = None  # [Q, 2]
+    query_y: np.ndarray | None = None  # [Q]
+    submitted: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class PlaneResult:
+    serial: int
+    step: int
+    probabilities: dict[str, np.ndarray]  # name → [resolution, resolution, classes], rows along y
+    images: dict[str, np.ndarray]  # name → RGB heat image [resolution, resolution, 3]
+    boundaries: dict[str, tuple[np.ndarray, np.ndarray]]  # name → x, y with NaN between lines
+    truth_boundary: tuple[np.ndarray, np.ndarray] | None
+    support_accuracy: dict[str, np.ndarray]  # name → [step + 1]
+    query_accuracy: dict[str, np.ndarray] | None
+    diverged_at: dict[str, int | None]
+    seconds: float
+
+
+def compute_plane(request: PlaneRequest) -> PlaneResult:
+    """Adapt every model to labelled points; maps and boundaries after the chosen step."""
+    family = request.family
+    plane = family.plane(request.resolution)
+    query = (None, None)
+    if request.query_x is not None:
+        query = (torch.as_tensor(request.query_x, dtype=torch.float32),
+                 torch.as_tensor(request.query_y, dtype=torch.float32).reshape(-1, 1))
+    maps = decision_maps(
+        request.models, torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 2),
+        torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1), plane,
+        request.step, request.step, lr=request.lr, query_x=query[0], query_y=query[1])
+    probabilities = {name: p.numpy() for name, p in maps.probabilities.items()}
+    stride = CONTOUR_STRIDE
+    coarse = (family.x_range[0], family.x_range[0] + (request.resolution - 1) // stride * stride
+              * (family.x_range[1] - family.x_range[0]) / (request.resolution - 1))
+    boundaries = {name: boundary_lines(p[::stride, ::stride], coarse) for name, p in probabilities.items()}
+    truth = None
+    if request.task_params is not None:
+        labels = family.labels(request.task_params.unsqueeze(0), plane.unsqueeze(0))[0].numpy()
+        grid = labels.reshape(request.resolution, request.resolution)
+        truth = label_boundaries(grid[::stride, ::stride], family.num_classes, coarse)
+    return PlaneResult(
+        request.serial, request.step, probabilities,
+        {name: heat_image(p) for name, p in probabilities.items()}, boundaries, truth,
+        _as_numpy(maps.support_accuracy), _as_numpy(maps.query_accuracy), maps.diverged_at,
+        time.perf_counter() - request.submitted)
+
+
+def _as_numpy(table: dict[str, torch.Tensor] | None) -> dict[str, np.ndarray] | None:
+    return None if table is None else {name: value.numpy() for name, value in table.items()}
 
 
 def compute(request: AdaptationRequest) -> AdaptationResult:
@@ -70,7 +140,7 @@ class AdaptationWorker(QObject):
         self._pending: AdaptationRequest | None = None
         self._wake.connect(self._process)
 
-    def submit(self, request: AdaptationRequest) -> None:
+    def submit(self, request: AdaptationRequest | PlaneRequest) -> None:
         """Called from the GUI thread; replaces any request still waiting."""
         with self._lock:
             self._pending = request
@@ -84,7 +154,8 @@ class AdaptationWorker(QObject):
             if request is None:
                 return
             try:
-                self.done.emit(compute(request))
+                plane = isinstance(request, PlaneRequest)
+                self.done.emit(compute_plane(request) if plane else compute(request))
             except Exception as exc:  # a bad model or input must not kill the thread
                 self.failed.emit(f"{type(exc).__name__}: {exc}")
 
@@ -106,7 +177,7 @@ class AdaptationThread(QObject):
         self.worker.failed.connect(self.failed)
         self.thread.start()
 
-    def submit(self, request: AdaptationRequest) -> None:
+    def submit(self, request: AdaptationRequest | PlaneRequest) -> None:
         self.worker.submit(request)
 
     def shutdown(self) -> None:

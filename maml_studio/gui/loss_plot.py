@@ -1,7 +1,8 @@
 """The live loss plot: meta-training loss (raw and smoothed) and meta-validation losses.
 
 Plot items are created once and updated with `setData`; long runs stay smooth
-through clip-to-view and peak downsampling.
+through clip-to-view and peak downsampling. Classification runs add their
+meta-validation query accuracy on a second axis at the right (0 to 100%).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
-from maml_studio.history import History
+from maml_studio.history import VALIDATION_COLUMNS, History
 
 SMOOTHING_WINDOW = 100
 REFRESH_MS = 250
@@ -73,6 +74,7 @@ class LossPlot(pg.PlotWidget):
         self.after_item = self._curve("validation: after adaptation", (200, 40, 60), 2.5, symbol="o")
         self.baseline_after_item = self._curve("baseline validation: after adaptation",
                                                (230, 140, 40), 2.5, symbol="t")
+        self._accuracy_axis()
         for item in (self.raw_item, self.smooth_item, self.baseline_item):
             item.setClipToView(True)
             item.setDownsampling(auto=True, method="peak")
@@ -94,6 +96,50 @@ class LossPlot(pg.PlotWidget):
         item = self.plot([], [], pen=pen, name=name, **kwargs)
         item.base_width = width
         return item
+
+    def _accuracy_axis(self) -> None:
+        """A second view box, x-linked to the loss view, for accuracies in [0, 1]."""
+        plot = self.getPlotItem()
+        self.accuracy_view = pg.ViewBox(enableMouse=False)
+        plot.scene().addItem(self.accuracy_view)
+        plot.getAxis("right").linkToView(self.accuracy_view)
+        plot.getAxis("right").setLabel("query accuracy")
+        plot.getAxis("right").setTickSpacing(0.25, 0.05)
+        self.accuracy_view.setXLink(plot)
+        self.accuracy_view.setYRange(0.0, 1.0, padding=0.02)
+        self.accuracy_view.enableAutoRange(axis=pg.ViewBox.YAxis, enable=False)
+        plot.vb.sigResized.connect(self._match_accuracy_view)
+        self.accuracy_items = []
+        for name, color, symbol in (("validation accuracy: after adaptation", (200, 40, 60), "s"),
+                                    ("baseline validation accuracy: after adaptation",
+                                     (230, 140, 40), "d")):
+            pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashDotLine)
+            item = pg.PlotDataItem([], [], pen=pen, name=name, symbol=symbol, symbolSize=7,
+                                   symbolBrush=(255, 255, 255), symbolPen=pg.mkPen(color, width=1.5))
+            item.base_width = 2
+            self.accuracy_view.addItem(item)
+            self.legend.addItem(item, name)
+            self.accuracy_items.append(item)
+        self.kind = "regression"
+        self.set_kind("regression")
+
+    def _match_accuracy_view(self) -> None:
+        plot = self.getPlotItem()
+        self.accuracy_view.setGeometry(plot.vb.sceneBoundingRect())
+        self.accuracy_view.linkedViewChanged(plot.vb, self.accuracy_view.XAxis)
+
+    def set_kind(self, kind: str) -> None:
+        """Label the axes for a regression or classification run; accuracy shows for the latter."""
+        self.kind = kind
+        classification = kind == "classification"
+        self.setLabel("left", "loss (cross-entropy)" if classification else "loss (MSE)")
+        self.getPlotItem().showAxis("right", classification)
+        self.accuracy_view.setVisible(classification)
+        for item in self.accuracy_items:
+            self.legend.removeItem(item)
+            if classification:
+                self.legend.addItem(item, item.name())
+        self._validation_dirty = True
 
     def _crosshair(self) -> None:
         pen = pg.mkPen((150, 150, 150), width=1, style=Qt.PenStyle.DotLine)
@@ -144,12 +190,15 @@ class LossPlot(pg.PlotWidget):
 
     def _refresh_validation(self) -> None:
         self._validation_dirty = False
-        rows = np.array(self.validation, dtype=float).reshape(-1, 5)
+        width = len(VALIDATION_COLUMNS)
+        rows = np.array([tuple(r) + (math.nan,) * (width - len(r)) for r in self.validation],
+                        dtype=float).reshape(-1, width)
         self.before_item.setData(rows[:, 0], rows[:, 1])
         self.after_item.setData(rows[:, 0], rows[:, 2])
-        has_baseline = rows.size and np.isfinite(rows[:, 4]).any()
-        self.baseline_after_item.setData(rows[:, 0] if has_baseline else [],
-                                         rows[:, 4] if has_baseline else [])
+        for item, column in ((self.baseline_after_item, 4), (self.accuracy_items[0], 6),
+                             (self.accuracy_items[1], 8)):
+            present = rows.size and np.isfinite(rows[:, column]).any()
+            item.setData(rows[:, 0] if present else [], rows[:, column] if present else [])
 
     # -- appearance --------------------------------------------------------------------------------
     def set_log_scale(self, on: bool) -> None:
@@ -161,7 +210,7 @@ class LossPlot(pg.PlotWidget):
 
     def set_line_scale(self, scale: float) -> None:
         for item in (self.raw_item, self.smooth_item, self.baseline_item, self.before_item,
-                     self.after_item, self.baseline_after_item):
+                     self.after_item, self.baseline_after_item, *self.accuracy_items):
             pen = pg.mkPen(item.opts["pen"])
             pen.setWidthF(item.base_width * scale)
             item.setPen(pen)
@@ -186,6 +235,10 @@ class LossPlot(pg.PlotWidget):
             text += f"\nvalidation @ {int(nearest[0]):,}: before {nearest[1]:.3f}, after {nearest[2]:.3f}"
             if not math.isnan(nearest[4]):
                 text += f", baseline {nearest[4]:.3f}"
+            if len(nearest) > 6 and not math.isnan(nearest[6]):
+                text += f"\naccuracy after adaptation {100 * nearest[6]:.1f}%"
+                if not math.isnan(nearest[8]):
+                    text += f", baseline {100 * nearest[8]:.1f}%"
         self.readout.setText(text)
         self.readout.setPos(point.x(), point.y())
         self.v_line.show()

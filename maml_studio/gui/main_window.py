@@ -41,6 +41,7 @@ from maml_studio.gui.training_controller import LossUpdate, TrainingController
 from maml_studio.history import History, history_to_csv
 from maml_studio.resources import bundled_checkpoint, preset_names
 from maml_studio.session import SESSION_SUFFIX, load_session, save_session
+from maml_studio.tasks import build_family
 from maml_studio.training import Finished, Validation
 
 ORGANIZATION = "MAML Studio"
@@ -149,6 +150,9 @@ class MainWindow(QMainWindow):
         menu.addAction(self._action("Export loss history as CS&V…", self._export_csv_dialog))
         menu.addAction(self._action("Export loss &plot as PNG or SVG…", self._export_plot_dialog))
         menu.addSeparator()
+        menu.addAction(self._action("&Import support points…", self._import_points_dialog))
+        menu.addAction(self._action("Export &adapted predictions as CSV…", self._export_predictions_dialog))
+        menu.addSeparator()
         menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
         run = self.menuBar().addMenu("&Run")
@@ -226,6 +230,7 @@ class MainWindow(QMainWindow):
                 return False
             self.history = History()
             self.loss_plot.clear_history()
+            self.loss_plot.set_kind(build_family(config.task).kind)
             self.controller.start(config)
         self.run_config = config
         self.resumable = False
@@ -376,6 +381,7 @@ class MainWindow(QMainWindow):
         self.run_config = checkpoint.config
         self.controller.optimizer_state = None  # a file holds no optimiser state
         self.experiment_panel.set_config(checkpoint.config)
+        self.loss_plot.set_kind(build_family(checkpoint.config.task).kind)
         self.loss_plot.set_history(self.history)
         log = bool(view.get("log_scale", self.log_action.isChecked()))
         self.log_action.setChecked(log)
@@ -534,6 +540,31 @@ class MainWindow(QMainWindow):
         if path := self._dialog_path("Export loss plot", "PNG image (*.png);;SVG image (*.svg)",
                                      True, ".png"):
             self.export_plot(path)
+
+    def _import_points_dialog(self) -> None:
+        if path := self._dialog_path("Import support points", "Point sets (*.csv *.npz);;All files (*)",
+                                     False):
+            self.import_points_file(path)
+
+    def import_points_file(self, path: str | Path) -> bool:
+        """Support points for the adaptation panel (x, y; or x1, x2 and a class label y)."""
+        if self.adaptation.experiment is None:
+            self.show_error("Cannot import points", "The adaptation panel has no model to adapt.")
+            return False
+        try:
+            self.adaptation.import_points(path)
+        except (OSError, ValueError) as exc:  # PointFileError is a ValueError
+            self.show_error("Cannot import points", str(exc))
+            return False
+        self.tabs.setCurrentWidget(self.adaptation)
+        return True
+
+    def _export_predictions_dialog(self) -> None:
+        if path := self._dialog_path("Export adapted predictions", "CSV (*.csv)", True, ".csv"):
+            try:
+                self.adaptation.export_predictions(path)
+            except (OSError, RuntimeError) as exc:
+                self.show_error("Cannot export predictions", str(exc))
 
     def show_error(self, title: str, text: str) -> None:
         """A window-modal message that does not block the event loop."""

@@ -1,4 +1,9 @@
-"""A few functions sampled from the chosen family, drawn faintly over its x range."""
+"""A few tasks sampled from the chosen family.
+
+Regression: functions drawn faintly over the x range. 2-D classification:
+three tasks side by side, each a square of the plane with labelled points in
+their class colours and the task's true boundary.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,15 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 
+from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, label_boundaries
 from maml_studio.tasks import TaskFamily, generator_for
 
 PREVIEW_TASKS = 8
 GRID_POINTS = 200
+PLANE_TASKS = 3
+PLANE_POINTS_PER_CLASS = 25
+PLANE_GRID = 60
+PLANE_GAP = 0.12  # between the squares, as a share of a square's side
 
 
 class PreviewPlot(pg.PlotWidget):
@@ -27,12 +37,29 @@ class PreviewPlot(pg.PlotWidget):
         self.message = pg.TextItem(anchor=(0.5, 0.5), color=(120, 120, 120))
         self.addItem(self.message)
         self.message.hide()
+        self.frames = self.plot(pen=pg.mkPen((170, 170, 170), width=1), connect="finite")
+        self.boundaries = self.plot(pen=pg.mkPen((20, 20, 20), width=1.5), connect="finite")
+        self.points = pg.ScatterPlotItem(size=5, pen=None)
+        self.addItem(self.points)
+
+    def _clear_plane(self) -> None:
+        self.frames.setData([], [])
+        self.boundaries.setData([], [])
+        self.points.setData([], [])
 
     def show_family(self, family: TaskFamily, seed: int) -> None:
+        if family.kind == "classification" and family.dim_in == 2:
+            self._show_plane(family, seed)
+            return
+        self._clear_plane()
+        self.getPlotItem().showAxis("left")
+        self.getPlotItem().showAxis("bottom")
         if family.dim_in != 1 or family.dim_out != 1:
             for curve in self.curves:
                 curve.setData([], [])
-            self.message.setText(f"{family.dim_in} → {family.dim_out} dimensions:\n"
+            self.message.setText(f"{family.dim_in}-D inputs: no preview in a plane"
+                                 if family.kind == "classification" else
+                                 f"{family.dim_in} → {family.dim_out} dimensions:\n"
                                  "no 1-D preview for this family")
             self.message.setPos(0.5, 0.5)
             self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
@@ -48,6 +75,42 @@ class PreviewPlot(pg.PlotWidget):
         finite = y[torch.isfinite(y)]
         if finite.numel():
             self.setYRange(float(finite.min()), float(finite.max()), padding=0.08)
+
+    def _show_plane(self, family, seed: int) -> None:
+        """Three tasks side by side: labelled points and the true boundary of each."""
+        self.message.hide()
+        for curve in self.curves:
+            curve.setData([], [])
+        self.getPlotItem().hideAxis("left")
+        self.getPlotItem().hideAxis("bottom")
+        generator = generator_for(seed)
+        batch = family.sample(PLANE_TASKS, PLANE_POINTS_PER_CLASS, 0, generator)
+        low, high = family.x_range
+        side = high - low
+        grid = family.plane(PLANE_GRID)
+        truth = family.labels(batch.params, grid.expand(PLANE_TASKS, -1, -1)).numpy()
+        frame_x, frame_y, line_x, line_y, spots = [], [], [], [], []
+        for task in range(PLANE_TASKS):
+            shift = task * side * (1 + PLANE_GAP)
+            frame_x += [low + shift, high + shift, high + shift, low + shift, low + shift, np.nan]
+            frame_y += [low, low, high, high, low, np.nan]
+            x, y = label_boundaries(truth[task].reshape(PLANE_GRID, PLANE_GRID), family.num_classes,
+                                    family.x_range)
+            line_x.append(np.clip(x, low, high) + shift)
+            line_y.append(np.clip(y, low, high))
+            points = batch.support_x[task].numpy()
+            for (px, py), label in zip(points, batch.support_y[task, :, 0].long().tolist(), strict=True):
+                if low <= px <= high and low <= py <= high:
+                    spots.append({"pos": (px + shift, py), "brush": pg.mkBrush(*CLASS_COLORS[label]),
+                                  "symbol": CLASS_SYMBOLS[label]})
+        self.frames.setData(frame_x, frame_y)
+        self.boundaries.setData(np.concatenate(line_x), np.concatenate(line_y))
+        self.points.setData(spots)
+        width = side * (PLANE_TASKS + (PLANE_TASKS - 1) * PLANE_GAP)
+        self.setRange(xRange=(low, low + width), yRange=(low, high), padding=0.02)
+
+    def plane_point_count(self) -> int:
+        return len(self.points.data)
 
     def curve_data(self) -> list[np.ndarray]:
         return [curve.getData()[1] for curve in self.curves if curve.getData()[1] is not None]

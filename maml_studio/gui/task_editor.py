@@ -1,4 +1,9 @@
-"""Choose a task family and edit its parameter ranges, x range, noise and options."""
+"""Choose a task family and edit its parameter ranges, x range, noise and options.
+
+Regression families take observation noise; classification families take
+label noise, the number of classes (N-way blobs) and the class shares of
+support sets. Rows that do not apply to the chosen family are hidden.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,17 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QSpinBox,
     QWidget,
 )
 
-from maml_studio.config import TaskConfig, field_help
+from maml_studio.config import ConfigError, TaskConfig, field_help
 from maml_studio.tasks import FAMILY_NAMES, MULTIMODAL_DEFAULT, SIMPLE_FAMILIES, TaskFamily, build_family
+
+DIMENSION_FAMILIES = ("linear", "halfplane", "blobs")  # the families that take task.dim_in
 
 
 def _number_box(value: float, name: str, tip: str) -> pg.SpinBox:
@@ -79,10 +87,22 @@ class TaskEditor(QWidget):
 
         self.dim_in = self._dim_box("Input dimension", "task.dim_in", 10)
         self.dim_out = self._dim_box("Output dimension", "task.dim_out", 1)
+        self.classes = self._dim_box("Classes (N-way)", "task.num_classes", 2)
+        self.classes.setRange(2, 10)
         self.noise = _number_box(0.0, "Observation noise", field_help("task.noise_std"))
         self.noise.setOpts(bounds=(0.0, 100.0))
         self.noise.sigValueChanged.connect(self.changed)
         self.form.addRow("Observation noise", self.noise)
+        self.label_noise = _number_box(0.0, "Label noise", field_help("task.label_noise"))
+        self.label_noise.setOpts(bounds=(0.0, 0.5), step=0.05)
+        self.label_noise.sigValueChanged.connect(self.changed)
+        self.form.addRow("Label noise", self.label_noise)
+        self.balance = QLineEdit()
+        self.balance.setPlaceholderText("equal (K shots of every class)")
+        self.balance.setAccessibleName("Class shares")
+        self.balance.setToolTip(field_help("task.class_balance") + " Separate shares with commas.")
+        self.balance.editingFinished.connect(self.changed)
+        self.form.addRow("Class shares", self.balance)
         self.x_range: RangeRow | None = None
         self.range_rows: dict[str, RangeRow] = {}
         self._dynamic_rows: list[QWidget] = []
@@ -105,16 +125,37 @@ class TaskEditor(QWidget):
         return self.family_box.currentData()
 
     def _current_family(self, ranges=None, x_range=None) -> TaskFamily:
-        return build_family(self._config(ranges or {}, x_range or []))
+        """The family with these ranges; class shares and label noise do not change its rows."""
+        return build_family(self._config(ranges or {}, x_range or [], with_labels=False))
 
-    def _config(self, ranges: dict, x_range: list) -> TaskConfig:
+    def _config(self, ranges: dict, x_range: list, with_labels: bool = True) -> TaskConfig:
         name = self.family_name
+        classifier = self._is_classifier(name)
         return TaskConfig(
-            family=name, ranges=ranges, x_range=x_range, noise_std=float(self.noise.value()),
+            family=name, ranges=ranges, x_range=x_range,
+            noise_std=0.0 if classifier else float(self.noise.value()),
             members=self._checked_members() if name == "multimodal" else [],
-            dim_in=self.dim_in.value() if name == "linear" else 0,
+            dim_in=self.dim_in.value() if name in DIMENSION_FAMILIES else 0,
             dim_out=self.dim_out.value() if name == "linear" else 0,
+            num_classes=self.classes.value() if name == "blobs" else 0,
+            label_noise=float(self.label_noise.value()) if classifier and with_labels else 0.0,
+            class_balance=self._shares() if classifier and with_labels else [],
         )
+
+    @staticmethod
+    def _is_classifier(name: str) -> bool:
+        return build_family(TaskConfig(family=name)).kind == "classification"
+
+    def _shares(self) -> list[float]:
+        """The class shares typed as ``3, 1``; empty means equal shares."""
+        text = self.balance.text().strip()
+        if not text:
+            return []
+        try:
+            return [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(f"task.class_balance: expected numbers separated by commas, "
+                              f"e.g. 3, 1; got '{text}'") from None
 
     def _checked_members(self) -> list[str]:
         return [self.members.item(i).data(Qt.ItemDataRole.UserRole)
@@ -134,9 +175,14 @@ class TaskEditor(QWidget):
             self.range_rows[spec.name] = row
             self._add_dynamic(f"{spec.symbol}  ({spec.name})", row)
         name = self.family_name
+        classifier = family.kind == "classification"
         self.form.setRowVisible(self.members, name == "multimodal")
-        self.form.setRowVisible(self.dim_in, name == "linear")
+        self.form.setRowVisible(self.dim_in, name in DIMENSION_FAMILIES)
         self.form.setRowVisible(self.dim_out, name == "linear")
+        self.form.setRowVisible(self.classes, name == "blobs")
+        self.form.setRowVisible(self.noise, not classifier)
+        self.form.setRowVisible(self.label_noise, classifier)
+        self.form.setRowVisible(self.balance, classifier)
         self.description.setText(family.description)
         self._building = False
 
@@ -151,6 +197,10 @@ class TaskEditor(QWidget):
             self.changed.emit()
 
     def _family_changed(self) -> None:
+        # Each family starts from its own default input dimension (10 for linear, 2 for the plane).
+        self.dim_in.blockSignals(True)
+        self.dim_in.setValue(build_family(TaskConfig(family=self.family_name)).dim_in)
+        self.dim_in.blockSignals(False)
         self._rebuild(self._current_family())
         self.changed.emit()
 
@@ -184,8 +234,11 @@ class TaskEditor(QWidget):
             item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in members
                                else Qt.CheckState.Unchecked)
         self.members.blockSignals(False)
-        self.dim_in.setValue(config.dim_in or 10)
+        self.dim_in.setValue(config.dim_in or build_family(TaskConfig(family=config.family)).dim_in)
         self.dim_out.setValue(config.dim_out or 1)
+        self.classes.setValue(config.num_classes or 2)
+        self.label_noise.setValue(config.label_noise)
+        self.balance.setText(", ".join(f"{v:g}" for v in config.class_balance))
         self._rebuild(build_family(config))
         self.blockSignals(False)
         self.changed.emit()

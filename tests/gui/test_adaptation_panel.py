@@ -169,7 +169,7 @@ def test_models_of_other_shapes_are_refused_with_a_message(panel, qtbot):
     experiment = Experiment.from_config(config)
     state = experiment.learner.init_state(seed_stream(0, "x"))
     assert not panel.set_model(Checkpoint(config, state))
-    assert "1-D families only" in panel.message.textItem.toPlainText()
+    assert "1-D regression and 2-D classification" in panel.message.textItem.toPlainText()
 
 
 def test_points_import_and_predictions_export(panel, qtbot, tmp_path):

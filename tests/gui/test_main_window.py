@@ -174,7 +174,7 @@ def test_session_round_trip_restores_form_curves_and_model(window, qtbot, tmp_pa
     assert other.open_file(path)
     assert other.experiment_panel.config().to_dict() == window.experiment_panel.config().to_dict()
     assert np.array_equal(other.loss_plot.train.values, window.loss_plot.train.values)
-    assert other.loss_plot.validation == window.loss_plot.validation
+    np.testing.assert_array_equal(other.loss_plot.validation, window.loss_plot.validation)  # NaN-aware
     assert other.log_action.isChecked()
     for key, value in window.model.state.items():
         assert np.array_equal(other.model.state[key].numpy(), value.numpy())

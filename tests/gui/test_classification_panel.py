@@ -1,0 +1,211 @@
+"""The adaptation panel's plane for 2-D classifiers, the plane preview and accuracy in the loss plot."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from maml_studio.checkpoint import load_checkpoint
+from maml_studio.resources import bundled_checkpoint
+from tests.gui.conftest import by_name, quick_run
+from tests.gui.test_adaptation_panel import click_at, drag
+
+
+@pytest.fixture
+def plane(window, qtbot):
+    """The adaptation panel showing the bundled circle classifier."""
+    window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
+    window.tabs.setCurrentWidget(window.adaptation)
+    panel = window.adaptation
+    assert panel.plane_mode
+    panel.plot.setXRange(-2, 2, padding=0)
+    panel.plot.setYRange(-2, 2, padding=0)
+    panel.view_box.disableAutoRange()
+    qtbot.wait(50)
+    return panel
+
+
+def settled(qtbot, panel):
+    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial,
+                    timeout=20000)
+    return panel.plane_result()
+
+
+def predicted_at(panel, name, x, y) -> int:
+    """The class a model's map gives at the grid point nearest to (x, y)."""
+    result = panel.plane_result()
+    low, high = panel.experiment.family.x_range
+    column = round((x - low) / (high - low) * 99)
+    row = round((y - low) / (high - low) * 99)
+    return int(result.probabilities[name][row, column].argmax())
+
+
+def test_clicking_two_classes_gives_a_boundary_that_separates_them(plane, qtbot):
+    plane.slider.setValue(10)
+    for x, y in ((-1.2, -1.2), (-1.0, -1.4), (-1.4, -0.9)):
+        click_at(qtbot, plane, x, y)  # left click: class A
+    for x, y in ((1.2, 1.2), (1.0, 1.4), (1.4, 0.9)):
+        click_at(qtbot, plane, x, y, Qt.MouseButton.RightButton)  # right click: class B
+    assert plane.points[:, 2].tolist() == [0, 0, 0, 1, 1, 1]
+    result = settled(qtbot, plane)
+    assert result.step == 10
+    assert result.support_accuracy["maml"][10] == 1.0
+    assert predicted_at(plane, "maml", -1.2, -1.2) == 0
+    assert predicted_at(plane, "maml", 1.2, 1.2) == 1
+    boundary_x, _ = result.boundaries["maml"]
+    assert np.isfinite(boundary_x).sum() > 10  # a drawn 0.5 contour
+    assert plane.heat_item.image is not None and plane.heat_item.image.shape == (100, 100, 3)
+    texts = [label.text for _, label in plane.legend.items]
+    assert any("meta-learned, 10 steps" in t and "6 of 6 points right" in t for t in texts)
+    assert any(t.startswith("class B: 3 points") for t in texts)
+
+
+def test_sampled_task_reports_query_accuracy_above_the_baseline(plane, qtbot):
+    plane.shots.setValue(5)
+    plane.slider.setValue(1)
+    plane.sample_task()
+    assert plane.points.shape == (10, 3) and plane.task.query_x.shape == (100, 2)
+    result = settled(qtbot, plane)
+    assert result.truth_boundary is not None and len(result.truth_boundary[0])
+    assert result.query_accuracy["maml"].shape == (2,)
+    texts = " ".join(label.text for _, label in plane.legend.items)
+    assert "query accuracy" in texts and "true boundary" in texts
+    # Over a few tasks the meta-learned model beats the pretrained one after one step.
+    meta, base = [], []
+    for _ in range(6):
+        plane.sample_task()
+        result = settled(qtbot, plane)
+        meta.append(result.query_accuracy["maml"][1])
+        base.append(result.query_accuracy["pretrained"][1])
+    assert np.mean(meta) > np.mean(base)
+
+
+def test_slider_play_and_toggles_recompute_the_shown_step(plane, qtbot):
+    plane.sample_task()
+    settled(qtbot, plane)
+    plane.slider.setValue(3)
+    assert settled(qtbot, plane).step == 3
+    plane.toggles["maml"].setChecked(False)  # the heat map moves to the baseline
+    assert "heat map: pretrained baseline" in plane.info.text()
+    assert not plane.boundary_items["maml"].isVisible()
+    plane.slider.setValue(4)
+    plane.play()
+    qtbot.waitUntil(lambda: not plane._play_timer.isActive(), timeout=10000)
+    assert settled(qtbot, plane).step == 4
+
+
+def test_class_keys_choose_the_class_and_edits_undo(plane, qtbot):
+    window = plane.window()
+    window.apply_model(_three_way_model(), {})
+    assert plane.class_box.count() == 3 and plane.class_box.isVisible()
+    qtbot.keyClick(plane, Qt.Key.Key_3)
+    assert plane.current_class == 2
+    click_at(qtbot, plane, 0.5, 0.5)
+    click_at(qtbot, plane, -0.5, 0.5, Qt.MouseButton.RightButton)  # N > 2: the chosen class too
+    assert plane.points[:, 2].tolist() == [2, 2]
+    drag(plane, (0.5, 0.5), (1.0, -1.0))
+    assert plane.points[0, :2] == pytest.approx([1.0, -1.0], abs=0.1)
+    assert plane.points[0, 2] == 2
+    click_at(qtbot, plane, 1.0, -1.0, modifier=Qt.KeyboardModifier.ControlModifier)
+    assert len(plane.points) == 1
+    plane.undo_stack.undo()
+    assert len(plane.points) == 2
+    result = settled(qtbot, plane)
+    assert result.probabilities["maml"].shape == (100, 100, 3)
+
+
+def _three_way_model():
+    from maml_studio.checkpoint import Checkpoint
+    from maml_studio.config import load_preset
+    from maml_studio.experiment import Experiment, seed_stream
+
+    config = load_preset("blobs-3way")
+    experiment = Experiment.from_config(config)
+    return Checkpoint(config, experiment.learner.init_state(seed_stream(0, "init")),
+                      experiment.baseline.init_state(seed_stream(0, "baseline")))
+
+
+def test_switching_between_regression_and_classification_in_one_session(window, qtbot, tmp_path):
+    panel = window.adaptation
+    window.tabs.setCurrentWidget(panel)
+    assert not panel.plane_mode and by_name(window, "Show true function").isVisible()
+    panel.sample_task()
+    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial)
+    window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
+    assert panel.plane_mode and len(panel.points) == 0
+    assert by_name(window, "Show true boundary").isVisible()
+    assert not panel.paper_button.isVisible() and window.loss_plot.kind == "classification"
+    panel.sample_task()
+    settled(qtbot, panel)
+    out = tmp_path / "maps.csv"
+    panel.export_predictions(out)
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("x1,x2,maml_step10_pA,maml_step10_pB")
+    window.apply_model(load_checkpoint(bundled_checkpoint()), {})
+    assert not panel.plane_mode and not panel.heat_item.isVisible()
+    assert panel.paper_button.isVisible() and window.loss_plot.kind == "regression"
+    panel.paper_figure()
+    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial)
+    assert panel.curve("maml").shape == (300,)
+
+
+def test_imported_points_need_class_labels(plane, tmp_path, qtbot):
+    good = tmp_path / "points.csv"
+    good.write_text("x1,x2,y\n-1,-1,0\n1,1,1\n")
+    assert plane.window().import_points_file(good)
+    assert plane.points.tolist() == [[-1, -1, 0], [1, 1, 1]]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x1,x2,y\n-1,-1,0.5\n")
+    messages = []
+    plane.window().show_error = lambda title, text: messages.append(text)
+    assert not plane.window().import_points_file(bad)
+    assert "class labels" in messages[0] and len(plane.points) == 2
+
+
+def test_ten_dimensional_classifier_is_refused_with_a_message(window):
+    from maml_studio.checkpoint import Checkpoint
+    from maml_studio.config import load_preset
+    from maml_studio.experiment import Experiment, seed_stream
+
+    config = load_preset("hyperplane-10d")
+    experiment = Experiment.from_config(config)
+    model = Checkpoint(config, experiment.learner.init_state(seed_stream(0, "init")))
+    assert not window.adaptation.set_model(model)
+    assert "10-D inputs" in window.adaptation.message.textItem.toPlainText()
+
+
+def test_preview_shows_labelled_point_clouds_with_their_boundaries(window):
+    panel = window.experiment_panel
+    editor = panel.task_editor
+    editor.family_box.setCurrentIndex(editor.family_box.findData("moons"))
+    preview = panel.preview
+    assert 100 < preview.plane_point_count() <= 3 * 2 * 25  # points outside the squares are left out
+    assert len(preview.boundaries.getData()[0]) > 10
+    assert all(len(c) == 0 for c in preview.curve_data())
+    assert by_name(window, "Label noise").isVisible() and not by_name(window, "Observation noise").isVisible()
+    editor.family_box.setCurrentIndex(editor.family_box.findData("blobs"))
+    assert by_name(window, "Classes (N-way)").isVisible()
+    by_name(window, "Classes (N-way)").setValue(4)
+    config = panel.config()
+    assert config.task.num_classes == 4 and config.task.family == "blobs"
+    editor.balance.setText("1, 1, 2")
+    editor.balance.editingFinished.emit()
+    with pytest.raises(Exception, match="3 shares for 4 classes"):
+        panel.config()
+    editor.balance.setText("1, 1, 2, 1")
+    assert panel.config().task.class_balance == [1, 1, 2, 1]
+    editor.family_box.setCurrentIndex(editor.family_box.findData("sine"))
+    assert len(preview.curve_data()) == 8 and preview.plane_point_count() == 0
+
+
+def test_classification_run_plots_accuracy_next_to_loss(window, qtbot):
+    window.load_preset("circle-2d")
+    quick_run(window, iterations=300)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.status == "completed", timeout=60000)
+    assert window.loss_plot.kind == "classification"
+    assert window.loss_plot.getPlotItem().getAxis("left").labelText == "loss (cross-entropy)"
+    item = window.loss_plot.accuracy_items[0]
+    qtbot.waitUntil(lambda: len(item.getData()[0]) == 3)  # redraws are throttled
+    accuracy_y = item.getData()[1]
+    assert np.all((accuracy_y >= 0) & (accuracy_y <= 1))
+    assert window.history.validation[-1][6] == pytest.approx(accuracy_y[-1])
