@@ -176,3 +176,32 @@ def test_decision_maps_separate_two_clicked_clusters():
     assert maps.query_accuracy is None and maps.diverged_at["maml"] is None
     assert math.isnan(float(decision_maps(models, support_x[:0], support_y[:0], plane, 3, 3)
                             .support_accuracy["maml"][0]))
+
+
+@pytest.mark.parametrize("name", FAMILIES_2D)
+def test_meta_training_beats_the_pretrained_baseline_on_every_2d_family(name, tmp_path):
+    """Short eager meta-training (5 shots per class); query accuracy after adapting, 200 tasks."""
+    from maml_studio.checkpoint import Checkpoint
+    from maml_studio.config import load_preset
+    from maml_studio.evaluation import evaluate
+    from maml_studio.training import Finished, Trainer, Validation
+
+    config = load_preset("circle-2d")
+    config.task.family = name
+    config.training.iterations = 1500
+    config.training.validate_every = 1500
+    config.training.validation_tasks = 20
+    config.training.compile = "off"
+    config.training.threads = 1
+    trainer = Trainer(config)
+    events = list(trainer.run())
+    assert isinstance(events[-1], Finished) and events[-1].status == "completed"
+    validation = [e for e in events if isinstance(e, Validation)][-1]
+    assert validation.accuracy_after > validation.baseline_accuracy_after
+    snapshot = trainer.snapshot()
+    checkpoint = Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history)
+    scores = evaluate(checkpoint, steps=[1, 10], tasks=200, query_points=20)
+    for step_index in (0, 1):
+        meta, base = scores["maml"][step_index], scores["pretrained"][step_index]
+        assert meta.accuracy > 0.8
+        assert meta.accuracy - meta.accuracy_ci95 > base.accuracy + base.accuracy_ci95

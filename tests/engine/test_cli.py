@@ -117,6 +117,8 @@ def test_families_and_presets_are_listed(capsys):
     assert {"sine", "sine_line", "multimodal", "linear", "harmonic"} <= set(names)
     assert main(["presets"]) == 0
     assert "sine-finn2017" in capsys.readouterr().out
+    assert main(["families"]) == 0
+    assert "circle  (Circle, classification, 2-D inputs, 2 classes" in capsys.readouterr().out
 
 
 def test_version(capsys):
@@ -132,6 +134,9 @@ def test_bench_reports_speed_and_memory(capsys):
     row = report["speed"]["second_order"]
     assert row["per_task_loop"] > 0 and row["engine_eager"] > 0
     assert report["memory_mb"]["second_order_10_steps"] > report["memory_mb"]["second_order_1_steps"]
+    assert set(report["classification_speed"]) == {"halfplane", "circle", "ring", "xor", "moons", "blobs"}
+    assert all(r["engine_eager"] > 0 for r in report["classification_speed"].values())
+    assert report["decision_map_latency_ms"]["median"] > 0
 
 
 def test_more_bad_files_are_refused_with_one_line(trained, tmp_path, capsys):
@@ -166,3 +171,55 @@ def test_train_checks_the_output_path_before_training(tmp_path, capsys):
 def test_eval_reports_a_diverging_step_size(trained, capsys):
     code = main(["eval", str(trained), "--tasks", "10", "--steps", "0,10", "--lr", "1000"])
     assert code != 0 and "diverged" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A short circle run written by `maml-studio train`."""
+    path = tmp_path_factory.mktemp("ckpt") / "circle.safetensors"
+    assert main(["train", "--preset", "circle-2d", "--iterations", "300", "--compile", "off",
+                 "--set", "training.validate_every=150", "--set", "training.threads=1",
+                 "--quiet", "--out", str(path)]) == 0
+    return path
+
+
+def test_eval_of_a_classifier_reports_accuracy_with_intervals(classifier, capsys):
+    assert main(["eval", str(classifier), "--tasks", "60", "--steps", "0,1,10", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["metric"] == "cross-entropy" and report["shots"] == 5
+    for name in ("maml", "pretrained"):
+        rows = report["results"][name]
+        assert all(0 <= r["accuracy"] <= 1 and r["accuracy_ci95"] >= 0 for r in rows)
+    assert report["results"]["maml"][1]["accuracy"] > 0.6
+    assert main(["eval", str(classifier), "--tasks", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "2-way 5-shot" in out and "query accuracy" in out and "%" in out
+
+
+def test_adapt_takes_integer_class_labels_and_writes_probabilities(classifier, tmp_path, capsys):
+    support = tmp_path / "support.csv"
+    support.write_text("x1,x2,y\n-1,-1,0\n-1.2,-0.8,0\n1,1,1\n0.8,1.2,1\n")
+    out = tmp_path / "pred.csv"
+    assert main(["adapt", str(classifier), "--support", str(support), "--steps", "10",
+                 "--out", str(out)]) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "x1,x2,y,p0,p1" and len(rows) == 1 + 50 * 50
+    values = np.array([[float(v) for v in row.split(",")] for row in rows[1:]])
+    np.testing.assert_allclose(values[:, 3] + values[:, 4], 1, rtol=1e-5)
+    assert set(values[:, 2]) <= {0.0, 1.0}
+    corner = values[np.argmin(np.hypot(values[:, 0] + 1, values[:, 1] + 1))]
+    assert corner[2] == 0  # the class-A corner is predicted as class A
+    npz = tmp_path / "support.npz"
+    np.savez(npz, x=np.zeros((2, 3, 2)), y=np.array([[[0], [1], [1]], [[1], [0], [0]]]))
+    query = tmp_path / "query.npz"
+    np.savez(query, x=np.zeros((2, 4, 2)))
+    assert main(["adapt", str(classifier), "--support", str(npz), "--query", str(query),
+                 "--steps", "2", "--out", str(tmp_path / "pred.npz")]) == 0
+    with np.load(tmp_path / "pred.npz") as data:
+        assert data["y"].shape == (2, 4, 1) and data["probabilities"].shape == (2, 4, 2)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x1,x2,y\n-1,-1,0\n1,1,2\n")
+    assert main(["adapt", str(classifier), "--support", str(bad), "--steps", "1",
+                 "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "class labels, integers 0 to 1; line 3 has 2" in error
