@@ -98,14 +98,26 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
     boundaries = {name: boundary_lines(p[::stride, ::stride], coarse) for name, p in probabilities.items()}
     truth = None
     if request.task_params is not None:
-        labels = family.labels(request.task_params.unsqueeze(0), plane.unsqueeze(0))[0].numpy()
-        grid = labels.reshape(request.resolution, request.resolution)
-        truth = label_boundaries(grid[::stride, ::stride], family.num_classes, coarse)
+        truth = _truth_boundary(family, request.task_params, plane, request.resolution)
     return PlaneResult(
         request.serial, request.step, probabilities,
         {name: heat_image(p) for name, p in probabilities.items()}, boundaries, truth,
         _as_numpy(maps.support_accuracy), _as_numpy(maps.query_accuracy), maps.diverged_at,
         time.perf_counter() - request.submitted)
+
+
+_truth_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _truth_boundary(family, params: torch.Tensor, plane: torch.Tensor, resolution: int):
+    """A sampled task's true boundary at full resolution, kept while the task stays on show."""
+    key = (id(family), tuple(params.tolist()), resolution)
+    if key not in _truth_cache:
+        labels = family.labels(params.unsqueeze(0), plane.unsqueeze(0))[0].numpy()
+        _truth_cache.clear()
+        _truth_cache[key] = label_boundaries(labels.reshape(resolution, resolution),
+                                             family.num_classes, family.x_range)
+    return _truth_cache[key]
 
 
 def _as_numpy(table: dict[str, torch.Tensor] | None) -> dict[str, np.ndarray] | None:

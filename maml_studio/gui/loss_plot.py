@@ -104,7 +104,8 @@ class LossPlot(pg.PlotWidget):
         plot.scene().addItem(self.accuracy_view)
         plot.getAxis("right").linkToView(self.accuracy_view)
         plot.getAxis("right").setLabel("query accuracy")
-        plot.getAxis("right").setTickSpacing(0.25, 0.05)
+        plot.getAxis("right").setTicks([[(v / 4, f"{25 * v}%") for v in range(5)],
+                                        [(v / 20, "") for v in range(21)]])
         self.accuracy_view.setXLink(plot)
         self.accuracy_view.setYRange(0.0, 1.0, padding=0.02)
         self.accuracy_view.enableAutoRange(axis=pg.ViewBox.YAxis, enable=False)

@@ -18,7 +18,7 @@ PREVIEW_TASKS = 8
 GRID_POINTS = 200
 PLANE_TASKS = 3
 PLANE_POINTS_PER_CLASS = 25
-PLANE_GRID = 60
+PLANE_GRID = 80
 PLANE_GAP = 0.12  # between the squares, as a share of a square's side
 
 
@@ -54,6 +54,7 @@ class PreviewPlot(pg.PlotWidget):
         self._clear_plane()
         self.getPlotItem().showAxis("left")
         self.getPlotItem().showAxis("bottom")
+        self.getPlotItem().vb.setAspectLocked(False)
         if family.dim_in != 1 or family.dim_out != 1:
             for curve in self.curves:
                 curve.setData([], [])
@@ -83,6 +84,7 @@ class PreviewPlot(pg.PlotWidget):
             curve.setData([], [])
         self.getPlotItem().hideAxis("left")
         self.getPlotItem().hideAxis("bottom")
+        self.getPlotItem().vb.setAspectLocked(True)  # circles stay round
         generator = generator_for(seed)
         batch = family.sample(PLANE_TASKS, PLANE_POINTS_PER_CLASS, 0, generator)
         low, high = family.x_range
