@@ -774,6 +774,52 @@ class AdaptationPanel(QWidget):
             self.message.setPos(view[0][0], view[1][1])
         self.status_changed.emit(text)
 
+    # -- sessions ------------------------------------------------------------------------------------
+    def view_state(self) -> dict:
+        """The points, sampled task and settings on show, as JSON-ready values for a session."""
+        task = None
+        if self.task is not None:
+            task = {"params": self.task.params.tolist(), "description": self.task.description}
+            if self.task.query_x is not None:
+                task.update(query_x=self.task.query_x.tolist(), query_y=self.task.query_y.tolist())
+        return {"points": self.points.tolist(), "task": task, "step": self.step,
+                "lr": float(self.lr_box.value()), "shots": self.shots.value(),
+                "class": self.current_class,
+                "shown": {name: box.isChecked() for name, box in self.toggles.items()}}
+
+    def restore_view(self, state: dict) -> bool:
+        """Show a session's points and settings; a state that does not fit the model is ignored."""
+        if self.experiment is None:
+            return False
+        try:
+            width = 3 if self.plane_mode else 2
+            points = np.asarray(state.get("points", []), dtype=float).reshape(-1, width)
+            if self.plane_mode and len(points) and (
+                    points[:, 2].min() < 0 or points[:, 2].max() >= self.experiment.family.num_classes):
+                raise ValueError("class labels out of range")
+            task = None
+            if state.get("task"):
+                saved = state["task"]
+                params = torch.tensor(saved["params"], dtype=torch.float32)
+                if params.shape != (self.experiment.family.num_params,):
+                    raise ValueError("task parameters of another family")
+                query = [np.asarray(saved[k], dtype=float) if k in saved else None
+                         for k in ("query_x", "query_y")]
+                task = SampledTask(params, str(saved["description"]), *query)
+            for name, shown in dict(state.get("shown", {})).items():
+                if name in self.toggles:
+                    self.toggles[name].setChecked(bool(shown))
+            self.shots.setValue(int(state.get("shots", self.shots.value())))
+            self.lr_box.setValue(float(state.get("lr", self.lr_box.value())))
+            self.select_class(int(state.get("class", 0)))
+            self.slider.setValue(int(state.get("step", self.step)))
+        except (TypeError, ValueError, KeyError) as exc:
+            self._say(f"The session's adaptation points could not be restored ({exc}).")
+            return False
+        self.undo_stack.clear()
+        self.restore((points, task))
+        return True
+
     # -- play ----------------------------------------------------------------------------------------
     def play(self) -> None:
         self._play_target = max(self.step, 1)

@@ -386,6 +386,8 @@ class MainWindow(QMainWindow):
         log = bool(view.get("log_scale", self.log_action.isChecked()))
         self.log_action.setChecked(log)
         self.loss_plot.set_log_scale(log)
+        if isinstance(view.get("adaptation"), dict):
+            self.adaptation.restore_view(view["adaptation"])
         iterations = self.history.last_iteration
         self.resumable = 0 < self.history.iterations < checkpoint.config.training.iterations
         self.status = "idle"
@@ -466,7 +468,8 @@ class MainWindow(QMainWindow):
             return False
         try:
             if session:
-                save_session(path, checkpoint, {"log_scale": self.log_action.isChecked()})
+                save_session(path, checkpoint, {"log_scale": self.log_action.isChecked(),
+                                                "adaptation": self.adaptation.view_state()})
             else:
                 from maml_studio.checkpoint import save_checkpoint
 

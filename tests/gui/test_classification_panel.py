@@ -209,3 +209,29 @@ def test_classification_run_plots_accuracy_next_to_loss(window, qtbot):
     accuracy_y = item.getData()[1]
     assert np.all((accuracy_y >= 0) & (accuracy_y <= 1))
     assert window.history.validation[-1][6] == pytest.approx(accuracy_y[-1])
+
+
+def test_a_session_restores_the_planes_points_task_and_step(plane, qtbot, tmp_path, settings):
+    from maml_studio.gui.main_window import MainWindow
+
+    plane.sample_task()
+    plane.add_point(0.3, -0.4, 1)
+    plane.slider.setValue(7)
+    before = settled(qtbot, plane)
+    path = tmp_path / "plane.mamlsession"
+    assert plane.window().save_session_file(path)
+
+    other = MainWindow(settings=settings)
+    qtbot.addWidget(other)
+    assert other.open_file(path)
+    restored = other.adaptation
+    assert restored.plane_mode and restored.step == 7
+    np.testing.assert_array_equal(restored.points, plane.points)
+    assert restored.task.description == plane.task.description
+    np.testing.assert_array_equal(restored.task.query_y, plane.task.query_y)
+    after = settled(qtbot, restored)
+    np.testing.assert_allclose(after.query_accuracy["maml"], before.query_accuracy["maml"])
+    assert not restored.restore_view({"points": [[0, 0, 7]]})  # class 7 of a 2-class model
+    assert "could not be restored" in restored.message.textItem.toPlainText()
+    other.unsaved = False
+    other.close()
