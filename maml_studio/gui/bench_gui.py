@@ -3,6 +3,9 @@
 Offscreen, the main window trains the paper's sine set-up while a 10 ms
 repeating timer on the GUI thread records how late each tick fires; the
 training speed in the window is compared with the same config headless.
+The adaptation panel's latency is measured from a change of points to the
+result drawn: curves for the sine model, heat map and boundaries in the plane
+for the circle classifier.
 """
 
 from __future__ import annotations
@@ -55,7 +58,41 @@ def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: 
             }
         log("adaptation panel: point change → curves on screen …")
         report["panel_latency_ms"] = _panel_latency(app, os.path.join(scratch, "panel.ini"))
+        log("adaptation panel, plane: point change → heat map and boundaries on screen …")
+        report["plane_latency_ms"] = _plane_latency(app, os.path.join(scratch, "plane.ini"))
     return report
+
+
+def _plane_latency(app, settings_path: str, runs: int = 50, steps: int = 10) -> dict:
+    """From a change of 10 labelled points to the maps of three models after ``steps`` drawn."""
+    import numpy as np
+    from PySide6.QtCore import QSettings
+
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.gui.main_window import MainWindow
+    from maml_studio.resources import bundled_checkpoint
+
+    window = MainWindow(load_bundled=False, settings=QSettings(settings_path, QSettings.Format.IniFormat))
+    window.show()
+    window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
+    panel = window.adaptation
+    window.tabs.setCurrentWidget(panel)
+    panel.slider.setValue(steps)
+    rng = np.random.default_rng(0)
+    timings, computed = [], []
+    for run in range(runs + 3):
+        points = np.column_stack([rng.uniform(-2, 2, (10, 2)), np.arange(10) % 2])
+        started = time.perf_counter()
+        panel.set_points(points)
+        _spin(app, lambda: panel.result is not None and panel.result.serial == panel.serial, 30,
+              poll_ms=1)
+        if run >= 3:
+            timings.append(1000 * (time.perf_counter() - started))
+            computed.append(1000 * panel.result.seconds)
+    window.close()
+    return {"median": statistics.median(timings), "worst": max(timings), "runs": runs,
+            "computed_median": statistics.median(computed), "steps": steps,
+            "resolution": panel.result.images["maml"].shape[0]}
 
 
 def _panel_latency(app, settings_path: str, runs: int = 50) -> dict:
@@ -152,4 +189,10 @@ def format_gui_report(report: dict) -> str:
         lines.append(f"\nadaptation panel, 10 points changed → curves for steps 0–"
                      f"{panel['steps_computed']} drawn: median {panel['median']:.1f} ms, "
                      f"worst {panel['worst']:.1f} ms ({panel['runs']} runs)")
+    plane = report.get("plane_latency_ms")
+    if plane:
+        lines.append(f"adaptation panel, plane: 10 labelled points changed → heat map and boundaries "
+                     f"of three models after {plane['steps']} steps on a {plane['resolution']}² grid "
+                     f"drawn: median {plane['median']:.1f} ms (computed in {plane['computed_median']:.1f}"
+                     f" ms), worst {plane['worst']:.1f} ms ({plane['runs']} runs)")
     return "\n".join(lines)

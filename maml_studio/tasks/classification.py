@@ -94,7 +94,7 @@ class ClassificationFamily(TaskFamily):
         tasks, total = params.shape[0], sum(counts)
         out = torch.zeros(tasks, total, self.dim_in)
         todo = torch.arange(tasks)
-        pool = 4 * total + 32
+        pool = 3 * total + 8
         for _ in range(MAX_ROUNDS):
             x = self.sample_inputs(params[todo], pool, generator)
             labels = self.labels(params[todo], x)

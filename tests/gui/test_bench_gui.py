@@ -8,4 +8,7 @@ def test_gui_bench_measures_timer_delays_and_training_speed(qapp):
     delays = row["timer_delay_ms"]
     assert delays["ticks"] > 50
     assert 0 <= delays["median"] <= delays["p99"] <= delays["worst"]
-    assert "eager" in format_gui_report(report)
+    plane = report["plane_latency_ms"]
+    assert plane["resolution"] == 100 and 0 < plane["computed_median"] <= plane["median"]
+    text = format_gui_report(report)
+    assert "eager" in text and "heat map and boundaries" in text
