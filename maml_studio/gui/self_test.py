@@ -1,7 +1,8 @@
 """``maml-studio --self-test``: prove an installation works, without a display.
 
 Opens the main window offscreen, runs a few meta-steps, adapts to a few
-points, writes and reads a checkpoint in a temporary folder. One line per
+points (a sine curve, and the bundled circle classifier in the plane), writes
+and reads a checkpoint in a temporary folder. One line per
 check; exit status 0 when all pass, 1 with the reason otherwise. It runs the
 same from a source install and from the desktop bundle.
 """
@@ -26,6 +27,7 @@ def run_self_test(out=sys.stdout) -> int:
         ("main window", _main_window),
         ("meta-training", _meta_training),
         ("adaptation", _adaptation),
+        ("classification plane", _classification_plane),
         ("checkpoint", _checkpoint),
     ]
     failed = 0
@@ -62,9 +64,10 @@ def _resources(context: dict) -> str:
     presets = preset_names()
     if "sine-finn2017" not in presets:
         raise FileNotFoundError(f"presets missing in {resource_dir()}")
-    if not bundled_checkpoint().is_file():
-        raise FileNotFoundError(f"bundled checkpoint missing: {bundled_checkpoint()}")
-    return f"{len(presets)} presets and the bundled checkpoint in {resource_dir()}"
+    for name in ("sine-finn2017", "circle-2d"):
+        if not bundled_checkpoint(name).is_file():
+            raise FileNotFoundError(f"bundled checkpoint missing: {bundled_checkpoint(name)}")
+    return f"{len(presets)} presets and the bundled checkpoints in {resource_dir()}"
 
 
 def _main_window(context: dict) -> str:
@@ -125,6 +128,33 @@ def _adaptation(context: dict) -> str:
     if not after < before:
         raise RuntimeError(f"10 steps did not fit the points better ({before:.3f} → {after:.3f})")
     return f"5 points, error {before:.3f} → {after:.3f} after 10 steps"
+
+
+def _classification_plane(context: dict) -> str:
+    import numpy as np
+
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.resources import bundled_checkpoint
+
+    if "window" not in context:
+        raise RuntimeError("needs the main window, which did not open")
+    window, app = context["window"], context["app"]
+    window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
+    panel = window.adaptation
+    if not panel.plane_mode:
+        raise RuntimeError("the circle classifier did not open in the plane")
+    panel.slider.setValue(10)
+    panel.set_points(np.array([[-1.5, -1.5, 0], [-1.2, -1.6, 0], [1.5, 1.5, 1], [1.4, 1.2, 1]]))
+    deadline = time.perf_counter() + 30
+    while not (panel.result is not None and panel.result.serial == panel.serial):
+        if time.perf_counter() > deadline:
+            raise TimeoutError("no decision map within 30 s")
+        app.processEvents()
+        time.sleep(0.005)
+    accuracy = float(panel.plane_result().support_accuracy["maml"][-1])
+    if accuracy < 1.0:
+        raise RuntimeError(f"10 steps separated {accuracy:.0%} of 4 points, not all")
+    return "4 points of two classes separated after 10 steps"
 
 
 def _checkpoint(context: dict) -> str:

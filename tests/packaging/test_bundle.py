@@ -57,7 +57,7 @@ def test_bundle_builds_installs_runs_and_uninstalls(tmp_path):
     self_test = subprocess.run([str(executable), "--self-test"], capture_output=True, text=True,
                                env=user_env, timeout=300)
     assert self_test.returncode == 0, self_test.stdout + self_test.stderr
-    assert "5 of 5 checks passed" in self_test.stdout
+    assert "6 of 6 checks passed" in self_test.stdout
 
     if shutil.which("desktop-file-validate"):
         subprocess.run(["desktop-file-validate", str(desktop)], check=True)
