@@ -206,3 +206,28 @@ def test_meta_training_beats_the_pretrained_baseline_on_every_2d_family(name, tm
     assert meta.accuracy - meta.accuracy_ci95 > base.accuracy + base.accuracy_ci95
     meta, base = scores["maml"][1], scores["pretrained"][1]  # after ten steps
     assert meta.accuracy > 0.8 and meta.accuracy > base.accuracy - base.accuracy_ci95
+
+
+def test_validation_records_accuracy_for_classification_and_not_for_regression(small_config):
+    from maml_studio.history import history_to_csv
+    from maml_studio.training import Trainer, Validation
+
+    small_config.training.iterations = 40
+    small_config.training.validate_every = 20
+    sine = Trainer(small_config)
+    sine_checks = [e for e in sine.run() if isinstance(e, Validation)]
+    assert sine_checks[-1].accuracy_after is None
+    assert all(math.isnan(v) for v in sine.history.validation[-1][5:])
+    assert "accuracy" not in history_to_csv(sine.history).splitlines()[0]
+
+    small_config.task.family = "circle"
+    small_config.algorithm.inner_lr = 0.5
+    circle = Trainer(small_config)
+    checks = [e for e in circle.run() if isinstance(e, Validation)]
+    assert [c.iteration for c in checks] == [20, 40]
+    assert all(0 <= c.accuracy_after <= 1 and 0 <= c.baseline_accuracy_after <= 1 for c in checks)
+    assert circle.history.validation[-1] == pytest.approx(checks[-1].history_row())
+    csv = history_to_csv(circle.history).splitlines()
+    assert csv[0].endswith("validation_accuracy_after,baseline_validation_accuracy_before,"
+                           "baseline_validation_accuracy_after")
+    assert len(csv[20].split(",")) == len(csv[0].split(",")) == len(csv[1].split(","))
