@@ -25,8 +25,6 @@ from maml_studio.gui.plane_drawing import boundary_lines, heat_image, label_boun
 from maml_studio.model import Params
 from maml_studio.tasks import ClassificationFamily
 
-CONTOUR_STRIDE = 2  # boundaries are traced on every second grid point: 4× cheaper, as smooth
-
 
 @dataclass(frozen=True)
 class AdaptationRequest:
@@ -92,13 +90,10 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
         torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1), plane,
         request.step, request.step, lr=request.lr, query_x=query[0], query_y=query[1])
     probabilities = {name: p.numpy() for name, p in maps.probabilities.items()}
-    stride = CONTOUR_STRIDE
-    coarse = (family.x_range[0], family.x_range[0] + (request.resolution - 1) // stride * stride
-              * (family.x_range[1] - family.x_range[0]) / (request.resolution - 1))
-    boundaries = {name: boundary_lines(p[::stride, ::stride], coarse) for name, p in probabilities.items()}
+    boundaries = {name: boundary_lines(p, family.x_range) for name, p in probabilities.items()}
     truth = None
-    if request.task_params is not None:
-        truth = _truth_boundary(family, request.task_params, plane, request.resolution)
+    if request.task_params is not None:  # labels are steps: a finer grid draws them smoothly
+        truth = _truth_boundary(family, request.task_params, 2 * request.resolution)
     return PlaneResult(
         request.serial, request.step, probabilities,
         {name: heat_image(p) for name, p in probabilities.items()}, boundaries, truth,
@@ -109,11 +104,11 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
 _truth_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _truth_boundary(family, params: torch.Tensor, plane: torch.Tensor, resolution: int):
-    """A sampled task's true boundary at full resolution, kept while the task stays on show."""
+def _truth_boundary(family, params: torch.Tensor, resolution: int):
+    """A sampled task's true boundary, kept while the task stays on show."""
     key = (id(family), tuple(params.tolist()), resolution)
     if key not in _truth_cache:
-        labels = family.labels(params.unsqueeze(0), plane.unsqueeze(0))[0].numpy()
+        labels = family.labels(params.unsqueeze(0), family.plane(resolution).unsqueeze(0))[0].numpy()
         _truth_cache.clear()
         _truth_cache[key] = label_boundaries(labels.reshape(resolution, resolution),
                                              family.num_classes, family.x_range)
