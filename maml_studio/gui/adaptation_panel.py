@@ -668,22 +668,31 @@ class AdaptationPanel(QWidget):
                                     symbol=[CLASS_SYMBOLS[c] for c in query_labels], pen=None)
         else:
             self.query_item.setData([], [])
-        self.legend.clear()
-        if show_truth:
-            self.legend.addItem(self.truth_boundary_item, "true boundary")
-        for name, item in self.boundary_items.items():
-            if name in labels and item.isVisible():
-                self.legend.addItem(item, labels[name])
-        present = sorted({int(c) for c in self.points[:, 2]})
-        for cls in present:
+        entries = [(self.truth_boundary_item, "true boundary")] if show_truth else []
+        entries += [(item, labels[name]) for name, item in self.boundary_items.items()
+                    if name in labels and item.isVisible()]
+        for cls in sorted({int(c) for c in self.points[:, 2]}):
             count = int((self.points[:, 2] == cls).sum())
-            self.legend.addItem(self.class_samples[cls], f"class {class_name(cls)}: {count} point"
-                                                        f"{'s' if count != 1 else ''}")
+            entries.append((self.class_samples[cls],
+                            f"class {class_name(cls)}: {count} point{'s' if count != 1 else ''}"))
+        self._set_legend(entries)
         description = f"task: {self.task.description}" if self.task else "your points"
         heat = f"heat map: {CURVES[shown_models[0]][0]}" if shown_models else "no heat map"
         self.info.setText(f"{len(self.points)} points · {description} · {heat} · "
                           f"maps in {1000 * result.seconds:.0f} ms")
         self._say("; ".join(notes))
+
+    def _set_legend(self, entries: list[tuple]) -> None:
+        """Show these legend entries; only relabel when the same items are on show (cheaper)."""
+        current = self.legend.items
+        if [id(item) for item, _ in entries] == [id(sample.item) for sample, _ in current]:
+            for (_, text), (_, label) in zip(entries, current, strict=True):
+                if label.text != text:
+                    label.setText(text)
+            return
+        self.legend.clear()
+        for item, text in entries:
+            self.legend.addItem(item, text)
 
     def _accuracy_text(self, result: PlaneResult, name: str, step: int) -> str:
         """Query accuracy of a sampled task, else how many support points the model gets right."""

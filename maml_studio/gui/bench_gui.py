@@ -84,8 +84,7 @@ def _plane_latency(app, settings_path: str, runs: int = 50, steps: int = 10) -> 
         points = np.column_stack([rng.uniform(-2, 2, (10, 2)), np.arange(10) % 2])
         started = time.perf_counter()
         panel.set_points(points)
-        _spin(app, lambda: panel.result is not None and panel.result.serial == panel.serial, 30,
-              poll_ms=1)
+        _wait_for_result(panel, 30)
         if run >= 3:
             timings.append(1000 * (time.perf_counter() - started))
             computed.append(1000 * panel.result.seconds)
@@ -112,8 +111,7 @@ def _panel_latency(app, settings_path: str, runs: int = 50) -> dict:
         points = np.column_stack([rng.uniform(-5, 5, 10), rng.uniform(-4, 4, 10)])
         started = time.perf_counter()
         panel.set_points(points)
-        _spin(app, lambda: panel.result is not None and panel.result.serial == panel.serial, 30,
-              poll_ms=1)
+        _wait_for_result(panel, 30)
         if run >= 3:
             timings.append(1000 * (time.perf_counter() - started))
     window.close()
@@ -158,6 +156,27 @@ def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple
     window.unsaved = False  # the measurement's model is meant to be discarded
     window.close()
     return rate, sorted(delays)
+
+
+def _wait_for_result(panel, seconds: float) -> None:
+    """Run the event loop until the panel has drawn the result for its current points.
+
+    Woken by the adaptation thread's own signal, after the panel's slot has drawn,
+    rather than by polling, which would take the interpreter lock every millisecond.
+    """
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+
+    def arrived(result) -> None:
+        if result.serial == panel.serial:
+            loop.quit()
+
+    panel.worker.done.connect(arrived)  # connected after the panel's slot: runs after drawing
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    if not (panel.result is not None and panel.result.serial == panel.serial):
+        loop.exec()
+    panel.worker.done.disconnect(arrived)
 
 
 def _spin(app, done: Callable[[], bool], seconds: float, poll_ms: int = 20) -> None:
