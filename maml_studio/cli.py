@@ -85,11 +85,13 @@ def _parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="the paper's evaluation protocol on fresh tasks")
     ev.add_argument("checkpoint", type=Path)
-    ev.add_argument("--shots", type=int, help="support points per task (default: the training K)")
+    ev.add_argument("--shots", type=int, help="support points per task, per class for classifiers "
+                                              "(default: the training K)")
     ev.add_argument("--steps", default="0,1,5,10", help="comma-separated step counts")
     ev.add_argument("--tasks", type=int, default=600)
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--query-points", type=int, default=100, help="query points per task")
+    ev.add_argument("--query-points", type=int, default=100,
+                    help="query points per task, per class for classifiers")
     ev.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(handler=_run_eval)
@@ -194,6 +196,8 @@ def _run_train(args) -> int:
                 bar.set_postfix(postfix, refresh=False)
             elif isinstance(event, Validation):
                 postfix["val after"] = f"{event.after:.3f}"
+                if event.accuracy_after is not None:
+                    postfix["val acc"] = f"{100 * event.accuracy_after:.1f}%"
                 if event.baseline_after is not None:
                     postfix["baseline"] = f"{event.baseline_after:.3f}"
             elif isinstance(event, CompileStatus) and event.status != "off":
@@ -257,9 +261,10 @@ def _run_eval(args) -> int:
         if broken:
             raise UsageError(f"adaptation of the {name} model diverged (step {broken[0]} gives "
                              f"NaN or infinite losses); try a smaller --lr")
-    task_family = checkpoint.experiment().family
+    experiment = checkpoint.experiment()
+    task_family = experiment.family
     classification = task_family.kind == "classification"
-    loss_name = "cross-entropy" if classification else "mse"
+    loss_name = experiment.kind.loss_name
     if args.json:
         def row(s):
             item = {"step": s.step, "mean": s.mean, "ci95": s.ci95}
@@ -347,7 +352,8 @@ def _run_adapt(args) -> int:
 
         write_predictions(args.out, query_x, predicted_class(output).unsqueeze(-1).float(), as_npz,
                           probabilities=class_probabilities(output))
-    print(f"wrote predictions after {args.steps} steps to {args.out}", file=sys.stderr)
+    print(f"wrote predictions after {args.steps} step{'s' if args.steps != 1 else ''} to {args.out}",
+          file=sys.stderr)
     return 0
 
 

@@ -227,9 +227,11 @@ class ExperimentConfig:
 
     def check(self) -> None:
         """Cross-field checks that a single field cannot make."""
-        from maml_studio.tasks import build_family  # local: tasks import this module's errors
+        from maml_studio.tasks import build_family, generator_for  # local: tasks import our errors
 
-        build_family(self.task)
+        family = build_family(self.task)
+        if family.kind == "classification":  # ranges that leave a class no room fail here, not later
+            family.sample(64, self.algorithm.support_size, self.algorithm.query_size, generator_for(0))
         if self.algorithm.name == "fomaml":
             self.algorithm.first_order = True
 

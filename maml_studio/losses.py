@@ -59,25 +59,18 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class TaskKind:
-    """What a task kind is scored by: the loss every algorithm minimises, and an optional metric."""
+    """What a task kind is scored by: the loss every algorithm minimises, and accuracy if it has one."""
 
-    name: str
     loss: LossFn
-    loss_name: str
-    metric: LossFn | None = None
-    metric_name: str | None = None
+    loss_name: str  # as reports name it
+    metric: LossFn | None = None  # accuracy, per task
 
 
 KINDS = {
-    "regression": TaskKind("regression", mse, "MSE"),
-    "classification": TaskKind("classification", cross_entropy, "cross-entropy",
-                               accuracy, "accuracy"),
+    "regression": TaskKind(mse, "mse"),
+    "classification": TaskKind(cross_entropy, "cross-entropy", accuracy),
 }
 
 
 def task_kind(kind: str) -> TaskKind:
     return KINDS[kind]
-
-
-def loss_for(kind: str) -> LossFn:
-    return KINDS[kind].loss

@@ -39,13 +39,16 @@ def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool,
     if not path.is_file():
         raise PointFileError(f"{path}: no such file")
     if path.suffix.lower() == ".npz":
-        x, y = _read_npz(path, need_y)
+        x, y = _read_npz(path, need_y, labels=num_classes is not None)
         is_npz = True
     else:
         x, y = _read_csv(path, need_y)
         is_npz = False
     if x.shape[-1] != dim_in:
         raise PointFileError(f"{path}: inputs have {x.shape[-1]} dimension(s), the model takes {dim_in}")
+    if y is not None and num_classes is not None and y.shape[-1] != 1:
+        raise PointFileError(f"{path}: a classifier takes one y column of class labels, "
+                             f"found {y.shape[-1]}")
     if y is not None and y.shape[-1] != dim_out:
         raise PointFileError(f"{path}: targets have {y.shape[-1]} dimension(s), the model gives {dim_out}")
     if y is not None and y.shape[:2] != x.shape[:2]:
@@ -56,13 +59,15 @@ def read_points(path: str | Path, dim_in: int, dim_out: int, need_y: bool,
         bad = (y != y.round()) | (y < 0) | (y >= num_classes)
         if bad.any():
             task, point, _ = (int(i) for i in bad.nonzero()[0])
-            where = f"task {task + 1}, point {point + 1}" if is_npz else f"line {point + 2}"
+            where = f"task {task + 1}, point {point + 1}" if is_npz else f"point {point + 1}"
             raise PointFileError(f"{path}: y holds class labels, integers 0 to {num_classes - 1}; "
-                                 f"{where} has {float(y[task, point, 0]):g}")
+                                 f"{where} has {float(y[task, point, 0])!r}")
     return PointSet(x, y, is_npz)
 
 
-def _read_npz(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _read_npz(path: Path, need_y: bool, labels: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Arrays 'x' and 'y'; class ``labels`` may also come as ``y [T, N]``."""
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
@@ -79,6 +84,8 @@ def _read_npz(path: Path, need_y: bool) -> tuple[torch.Tensor, torch.Tensor | No
         if key not in arrays:
             continue
         array = arrays[key]
+        if key == "y" and labels and array.ndim == 2:
+            array = array[..., None]
         real = np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
         if array.ndim != 3 or not real:
             raise PointFileError(

@@ -302,9 +302,10 @@ class AdaptationPanel(QWidget):
                               if plane else "How many support points Sample task draws (K)")
         self.view_box.setAspectLocked(plane)
         if plane:
-            self.plot.setToolTip("Left click: add a point of the chosen class · right click: add a "
-                                 "point of class B · drag: move · Ctrl+click: remove · keys 1–9: "
-                                 "choose the class")
+            self.plot.setToolTip("Left click: add a point of the chosen class (A unless chosen) · "
+                                 "right click: add a point of class B, or remove the point under "
+                                 "the mouse · drag: move · Ctrl+click: remove · keys 1–9: choose "
+                                 "the class")
         else:
             self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
                                  "Ctrl+click: remove it")
@@ -341,8 +342,9 @@ class AdaptationPanel(QWidget):
             refusal = (f"This model maps {family.dim_in} inputs to {family.dim_out} outputs; the "
                        "adaptation panel draws 1-D regression and 2-D classification families.")
         if refusal:
-            self.model, self.experiment = None, None
+            self.model, self.experiment, self.result = None, None, None
             self._clear_curves()
+            self.info.setText("")
             self._say(refusal)
             return False
         family_changed = self.experiment is None or \
@@ -493,6 +495,8 @@ class AdaptationPanel(QWidget):
             if event.button() == Qt.MouseButton.LeftButton and near is None:
                 position = self.view_box.mapSceneToView(event.scenePos())
                 self.add_point(position.x(), position.y())
+            elif event.button() == Qt.MouseButton.RightButton and near is not None:
+                self.remove_point(near)  # as in the curve view
             elif event.button() == Qt.MouseButton.RightButton:
                 position = self.view_box.mapSceneToView(event.scenePos())
                 binary = self.experiment.family.num_classes == 2
@@ -880,12 +884,15 @@ class AdaptationPanel(QWidget):
         classes = family.num_classes
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["x1", "x2", *[f"{n}_step{result.step}_p{class_name(c)}"
-                                       for n in names for c in range(classes)]])
+        # The command line's columns: the predicted class y, then p0 … p(N−1), per model.
+        writer.writerow(["x1", "x2", *[f"{n}_step{result.step}_{column}" for n in names
+                                       for column in ["y", *[f"p{c}" for c in range(classes)]]]])
         flat = {n: result.probabilities[n].reshape(-1, classes) for n in names}
         for i, (x1, x2) in enumerate(grid):
-            writer.writerow([f"{x1:.7g}", f"{x2:.7g}",
-                             *[f"{flat[n][i, c]:.5g}" for n in names for c in range(classes)]])
+            row = []
+            for n in names:
+                row += [str(int(flat[n][i].argmax())), *[f"{p:.5g}" for p in flat[n][i]]]
+            writer.writerow([f"{x1:.7g}", f"{x2:.7g}", *row])
         atomic_write_bytes(path, out.getvalue().encode())
 
     def shutdown(self) -> None:

@@ -95,7 +95,10 @@ class ExperimentPanel(QWidget):
             family = build_family(self.task_editor.task_config())
         except ConfigError:
             return  # an unfinished edit; the preview keeps the last valid family
-        self.preview.show_family(family, self.editors["training.seed"].value())
+        try:
+            self.preview.show_family(family, self.editors["training.seed"].value())
+        except ConfigError as exc:  # ranges that leave a class no room in some tasks
+            self.preview.show_message(str(exc))
 
     def config(self) -> ExperimentConfig:
         """The config the form describes; raises `ConfigError` naming the bad field."""

@@ -52,8 +52,8 @@ def boundary_lines(probabilities: np.ndarray, x_range, y_range=None) -> tuple[np
     for cls in range(classes):
         others = np.delete(probabilities, cls, axis=-1).max(axis=-1)
         x, y = contour_lines(probabilities[..., cls] - others, 0.0, x_range, y_range)
-        xs.append(x)
-        ys.append(y)
+        xs += [x, [np.nan]]  # a break, so that one class's lines do not join the next's
+        ys += [y, [np.nan]]
     return np.concatenate(xs), np.concatenate(ys)
 
 

@@ -7,6 +7,8 @@ their class colours and the task's true boundary.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pyqtgraph as pg
 import torch
@@ -98,8 +100,8 @@ class PreviewPlot(pg.PlotWidget):
             frame_y += [low, low, high, high, low, np.nan]
             x, y = label_boundaries(truth[task].reshape(PLANE_GRID, PLANE_GRID), family.num_classes,
                                     family.x_range)
-            line_x.append(np.clip(x, low, high) + shift)
-            line_y.append(np.clip(y, low, high))
+            line_x += [np.clip(x, low, high) + shift, [np.nan]]  # no line from one square to the next
+            line_y += [np.clip(y, low, high), [np.nan]]
             points = batch.support_x[task].numpy()
             for (px, py), label in zip(points, batch.support_y[task, :, 0].long().tolist(), strict=True):
                 if low <= px <= high and low <= py <= high:
@@ -110,6 +112,17 @@ class PreviewPlot(pg.PlotWidget):
         self.points.setData(spots)
         width = side * (PLANE_TASKS + (PLANE_TASKS - 1) * PLANE_GAP)
         self.setRange(xRange=(low, low + width), yRange=(low, high), padding=0.02)
+
+    def show_message(self, text: str) -> None:
+        """Nothing to preview: say why instead."""
+        self._clear_plane()
+        for curve in self.curves:
+            curve.setData([], [])
+        self.getPlotItem().vb.setAspectLocked(False)
+        self.message.setText(textwrap.fill(text, 60))
+        self.message.setPos(0.5, 0.5)
+        self.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.message.show()
 
     def plane_point_count(self) -> int:
         return len(self.points.data)

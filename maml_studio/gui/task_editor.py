@@ -201,6 +201,7 @@ class TaskEditor(QWidget):
         self.dim_in.blockSignals(True)
         self.dim_in.setValue(build_family(TaskConfig(family=self.family_name)).dim_in)
         self.dim_in.blockSignals(False)
+        self.balance.clear()  # shares name the classes of the family they were typed for
         self._rebuild(self._current_family())
         self.changed.emit()
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from maml_studio.config import ExperimentConfig
+from maml_studio.config import ConfigError, ExperimentConfig
 from maml_studio.history import History
 from maml_studio.model import Params
 from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
@@ -128,6 +128,8 @@ def _failure_message(exc: Exception) -> str:
     if isinstance(exc, MemoryError) or "out of memory" in text.lower():
         return (f"Training ran out of memory ({text}). Try a smaller meta-batch, fewer inner "
                 "steps, a smaller network or first-order MAML. The last parameters are kept.")
+    if isinstance(exc, ConfigError):  # a setting that only showed its problem while training
+        return f"{text}. The last parameters are kept."
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" (in {where.name})" if where else ""
     return f"Training failed: {type(exc).__name__}: {text}{place}. The last parameters are kept."

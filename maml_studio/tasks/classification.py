@@ -5,7 +5,9 @@ inputs). A support set holds K points of every class (or the shares that
 ``class_balance`` sets), a query set Q of every class. Points come from the
 family's input distribution and are kept by the class they fall in, so within
 a class they follow the family's own distribution. Optional label noise flips
-an observed label to another class; the true labelling stays noise-free.
+an observed label (support and query alike) to another class; `truth` stays
+the noise-free labelling. Losses and accuracies score the observed labels, so
+with label noise p even a perfect classifier scores about 1 − p.
 """
 
 from __future__ import annotations
@@ -115,8 +117,9 @@ class ClassificationFamily(TaskFamily):
                 return out
             pool = min(pool * 2, 64 * total + 4096)
         raise ConfigError(
-            f"task.ranges: some '{self.name}' tasks leave a class almost no room in the x range "
-            f"(no {max(counts)} points of it in {pool:,} draws); widen the x range or narrow the ranges")
+            f"task.ranges: in some '{self.name}' tasks a class covers almost none of the inputs "
+            f"(not {max(counts)} points of it in {pool:,} draws); choose ranges that give every "
+            f"class room, such as a larger radius or a smaller offset")
 
     def observe_labels(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Labels with each flipped to another class with probability ``label_noise``."""
@@ -173,10 +176,12 @@ class HalfPlane(ClassificationFamily):
         ParamSpec("offset", "c", -1.0, 1.0, "Signed distance of the boundary from the origin"),
     )
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.dim_in != 2 and self.x_range == self.default_x_range:
-            self.x_range = (-1.0, 1.0)  # the blog-post hyperplane set-up
+    def __init__(self, ranges=None, x_range=None, *args, **kwargs) -> None:
+        super().__init__(ranges, x_range, *args, **kwargs)
+        if self.dim_in != 2 and not x_range:
+            # In d dimensions inputs default to the unit cube, as in the common d = 10 tutorial
+            # set-up (a sigmoid classifier of random hyperplanes).
+            self.x_range = (-1.0, 1.0)
 
     @property
     def num_params(self) -> int:

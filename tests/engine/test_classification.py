@@ -59,7 +59,8 @@ def test_moons_points_lie_near_their_arcs():
     assert family.describe(batch.params[0]).startswith("θ =")
 
 
-def test_hyperplane_in_ten_dimensions_for_the_blog_post_set_up():
+def test_hyperplane_in_ten_dimensions_draws_from_the_unit_cube_unless_told():
+    assert build_family(TaskConfig(family="halfplane", dim_in=10, x_range=[-2, 2])).x_range == (-2, 2)
     family = build_family(TaskConfig(family="halfplane", dim_in=10))
     batch = family.sample(30, 5, 5, generator_for(0))
     assert batch.support_x.shape == (30, 10, 10) and family.x_range == (-1.0, 1.0)
@@ -101,7 +102,7 @@ def test_label_noise_flips_about_the_asked_share_of_labels():
     ({"family": "sine", "label_noise": 0.1}, "regression family"),
     ({"family": "circle", "class_balance": [1, 1, 1]}, "3 shares for 2 classes"),
     ({"family": "blobs", "num_classes": 3, "dim_out": 2}, "task.dim_out"),
-    ({"family": "circle", "ranges": {"radius": [0.001, 0.001]}}, "no room"),
+    ({"family": "circle", "ranges": {"radius": [0.001, 0.001]}}, "almost none of the inputs"),
 ])
 def test_bad_classification_settings_get_a_message_naming_the_field(task, message):
     with pytest.raises(ConfigError, match=message):
@@ -231,3 +232,25 @@ def test_validation_records_accuracy_for_classification_and_not_for_regression(s
     assert csv[0].endswith("validation_accuracy_after,baseline_validation_accuracy_before,"
                            "baseline_validation_accuracy_after")
     assert len(csv[20].split(",")) == len(csv[0].split(",")) == len(csv[1].split(","))
+
+
+def test_config_check_catches_ranges_that_leave_a_class_no_room():
+    config = ExperimentConfig()
+    config.task.family = "circle"
+    config.task.ranges = {"radius": [0.001, 0.002]}
+    with pytest.raises(ConfigError, match="almost none of the inputs"):
+        config.check()
+
+
+def test_npz_class_labels_may_omit_the_last_axis(tmp_path):
+    import numpy as np
+
+    from maml_studio.pointsets import PointFileError, read_points
+
+    path = tmp_path / "points.npz"
+    np.savez(path, x=np.zeros((2, 3, 2)), y=np.array([[0, 1, 1], [1, 0, 0]]))
+    points = read_points(path, 2, 1, need_y=True, num_classes=2)
+    assert points.y.shape == (2, 3, 1)
+    np.savez(path, x=np.zeros((1, 2, 2)), y=np.zeros((1, 2, 2)))
+    with pytest.raises(PointFileError, match="one y column of class labels"):
+        read_points(path, 2, 1, need_y=True, num_classes=2)

@@ -222,4 +222,4 @@ def test_adapt_takes_integer_class_labels_and_writes_probabilities(classifier, t
     assert main(["adapt", str(classifier), "--support", str(bad), "--steps", "1",
                  "--out", str(out)]) == 2
     error = capsys.readouterr().err
-    assert "class labels, integers 0 to 1; line 3 has 2" in error
+    assert "class labels, integers 0 to 1; point 2 has 2.0" in error

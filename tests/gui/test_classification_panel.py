@@ -139,7 +139,7 @@ def test_switching_between_regression_and_classification_in_one_session(window, 
     out = tmp_path / "maps.csv"
     panel.export_predictions(out)
     header = out.read_text().splitlines()[0]
-    assert header.startswith("x1,x2,maml_step10_pA,maml_step10_pB")
+    assert header.startswith("x1,x2,maml_step10_y,maml_step10_p0,maml_step10_p1,pretrained_step10_y")
     window.apply_model(load_checkpoint(bundled_checkpoint()), {})
     assert not panel.plane_mode and not panel.heat_item.isVisible()
     assert panel.paper_button.isVisible() and window.loss_plot.kind == "regression"
@@ -235,3 +235,37 @@ def test_a_session_restores_the_planes_points_task_and_step(plane, qtbot, tmp_pa
     assert "could not be restored" in restored.message.textItem.toPlainText()
     other.unsaved = False
     other.close()
+
+
+def test_boundaries_of_separate_lines_never_join_across_the_plane():
+    from maml_studio.gui.plane_drawing import label_boundaries
+
+    axis = np.linspace(-3, 3, 120)
+    xs, ys = np.meshgrid(axis, axis)
+    labels = np.select([xs < -1, ys > 1], [0, 1], default=2)  # three regions
+    x, y = label_boundaries(labels, 3, (-3, 3))
+    steps = np.hypot(np.diff(x), np.diff(y))
+    assert np.nanmax(steps) < 0.2  # consecutive points of one line are neighbours on the grid
+
+
+def test_preview_explains_ranges_that_leave_a_class_no_room(window):
+    editor = window.experiment_panel.task_editor
+    editor.family_box.setCurrentIndex(editor.family_box.findData("circle"))
+    editor.range_rows["radius"].high.setValue(0.002)
+    editor.range_rows["radius"].low.setValue(0.001)
+    preview = window.experiment_panel.preview
+    assert "almost none of the inputs" in preview.message.textItem.toPlainText().replace("\n", " ")
+    assert preview.plane_point_count() == 0
+    assert not window.start_training()
+    assert "radius" in window.message_box.text() or "room" in window.message_box.text()
+
+
+def test_right_click_on_a_point_removes_it_and_family_change_clears_shares(plane, qtbot, window):
+    click_at(qtbot, plane, 1.0, 1.0, Qt.MouseButton.RightButton)
+    assert plane.points[:, 2].tolist() == [1]
+    click_at(qtbot, plane, 1.0, 1.0, Qt.MouseButton.RightButton)
+    assert len(plane.points) == 0
+    editor = window.experiment_panel.task_editor
+    editor.balance.setText("3, 1")
+    editor.family_box.setCurrentIndex(editor.family_box.findData("blobs"))
+    assert editor.balance.text() == ""
