@@ -127,16 +127,18 @@ def adapted_parameters_together(
     support_y: torch.Tensor,
     steps: int,
     lr: float | None = None,
+    start: Params | None = None,
 ) -> list[Params]:
     """Every model's parameters after 0 … ``steps`` steps on one task's support points.
 
     Like `adapt_models_together` without predictions: each entry holds the
     models stacked along dim 0, for `MLP.forward` on inputs ``[models, N, d]``.
     Used where predicting at every step would be wasted work (a 100×100 plane).
+    ``start`` continues an earlier trajectory from its last entry.
     """
     model, loss_fn = models[0][0].model, models[0][0].loss_fn
     names, params, rates = _stacked(models, lr)
-    tensors = [params[name].detach() for name in names]
+    tensors = [(params if start is None else start)[name].detach() for name in names]
     trajectory = [dict(zip(names, tensors, strict=True))]
     if support_x.shape[0] == 0:
         return trajectory * (steps + 1)

@@ -24,10 +24,11 @@ from maml_studio.model import Params
 class DecisionMaps:
     step: int  # the step the maps are for
     probabilities: dict[str, torch.Tensor]  # name → [resolution, resolution, classes], rows along y
-    support_accuracy: dict[str, torch.Tensor]  # name → [steps + 1]
-    query_accuracy: dict[str, torch.Tensor] | None  # name → [steps + 1], with a query set
-    diverged_at: dict[str, int | None]  # first step whose outputs are not finite
+    support_accuracy: dict[str, torch.Tensor]  # name → [step + 1]
+    query_accuracy: dict[str, torch.Tensor] | None  # name → [step + 1], with a query set
+    diverged_at: dict[str, int | None]  # first step up to `step` whose outputs are not finite
     seconds: float
+    trajectory: list[Params]  # the stacked parameters after 0 … steps steps, to reuse
 
 
 def decision_maps(
@@ -40,31 +41,40 @@ def decision_maps(
     lr: float | None = None,
     query_x: torch.Tensor | None = None,
     query_y: torch.Tensor | None = None,
+    trajectory: list[Params] | None = None,
 ) -> DecisionMaps:
     """Adapt every model ``steps`` steps; maps over ``plane [R², 2]`` after ``step`` of them.
 
     ``support_x [K, 2]`` and ``support_y [K, 1]`` (class labels); an optional
     query set ``query_x [Q, 2]``, ``query_y [Q, 1]`` gives query accuracies.
-    A model whose adaptation diverges is shown at its last finite step.
+    A model whose adaptation diverges is shown at its last finite step. An
+    earlier result's ``trajectory`` for the same models and points is reused
+    and extended to ``steps`` as needed, so moving the step costs little.
     """
     started = time.perf_counter()
     names = list(models)
     learners = list(models.values())
     model = learners[0][0].model
     count = len(names)
-    trajectory = adapted_parameters_together(learners, support_x, support_y, steps, lr)
+    if trajectory is None:
+        trajectory = adapted_parameters_together(learners, support_x, support_y, steps, lr)
+    elif len(trajectory) <= steps:
+        more = adapted_parameters_together(learners, support_x, support_y, steps + 1 - len(trajectory),
+                                           lr, start=trajectory[-1])
+        trajectory = trajectory + more[1:]
     scored = torch.cat([support_x, query_x]) if query_x is not None else support_x
-    k = support_x.shape[0]
-    support_acc, query_acc, finite = [], [], []
+    k, shown_steps = support_x.shape[0], step + 1
     with torch.no_grad():
-        for params in trajectory:
-            output = model.forward(params, scored.expand(count, -1, -1))
-            finite.append(torch.isfinite(output).flatten(1).all(dim=1))
-            support_acc.append(accuracy(output[:, :k], support_y.expand(count, -1, -1))
-                               if k else torch.full((count,), float("nan")))
-            if query_x is not None:
-                query_acc.append(accuracy(output[:, k:], query_y.expand(count, -1, -1)))
-        finite_steps = torch.stack(finite, dim=1)  # [models, steps + 1]
+        # Every step of every model in one batched forward: parameters [steps × models, …].
+        every_step = {key: torch.stack([params[key] for params in trajectory[:shown_steps]]).flatten(0, 1)
+                      for key in trajectory[0]}
+        output = model.forward(every_step, scored.expand(shown_steps * count, -1, -1))
+        output = output.reshape(shown_steps, count, *output.shape[1:])  # [steps, models, N, out]
+        finite_steps = torch.isfinite(output).flatten(2).all(dim=2).T  # [models, steps + 1]
+        support_table = (accuracy(output[:, :, :k], support_y.expand(shown_steps, count, -1, -1)).T
+                         if k else torch.full((count, shown_steps), float("nan")))
+        query_table = None if query_x is None else \
+            accuracy(output[:, :, k:], query_y.expand(shown_steps, count, -1, -1)).T
         diverged_at = {}
         shown = []
         for index, name in enumerate(names):
@@ -77,8 +87,6 @@ def decision_maps(
         resolution = round(plane.shape[0] ** 0.5)
         probabilities = class_probabilities(model.forward(params, plane.expand(count, -1, -1)))
         probabilities = probabilities.reshape(count, resolution, resolution, -1)
-    support_table = torch.stack(support_acc, dim=1)
-    query_table = torch.stack(query_acc, dim=1) if query_acc else None
     return DecisionMaps(
         step,
         {name: probabilities[i] for i, name in enumerate(names)},
@@ -86,4 +94,5 @@ def decision_maps(
         None if query_table is None else {name: query_table[i] for i, name in enumerate(names)},
         diverged_at,
         time.perf_counter() - started,
+        trajectory,
     )

@@ -88,7 +88,9 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
     maps = decision_maps(
         request.models, torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 2),
         torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1), plane,
-        request.step, request.step, lr=request.lr, query_x=query[0], query_y=query[1])
+        request.step, request.step, lr=request.lr, query_x=query[0], query_y=query[1],
+        trajectory=_trajectories.get(request))
+    _trajectories.keep(request, maps.trajectory)
     probabilities = {name: p.numpy() for name, p in maps.probabilities.items()}
     boundaries = {name: boundary_lines(p, family.x_range) for name, p in probabilities.items()}
     truth = None
@@ -101,6 +103,36 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
         time.perf_counter() - request.submitted)
 
 
+class TrajectoryCache:
+    """The adapted parameters of the last points, so that moving the step only extends them.
+
+    Keyed by the models' parameter objects (a new snapshot is a new dict), the
+    points and the step size; holds one entry, the points on show.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._states: list | None = None
+        self._trajectory: list | None = None
+
+    @staticmethod
+    def _key_of(request: PlaneRequest) -> tuple:
+        return (request.support_x.tobytes(), request.support_y.tobytes(), request.lr,
+                tuple(request.models))
+
+    def get(self, request: PlaneRequest) -> list | None:
+        states = [state for _, state in request.models.values()]
+        same_models = self._states is not None and len(states) == len(self._states) and \
+            all(a is b for a, b in zip(states, self._states, strict=True))
+        return self._trajectory if same_models and self._key == self._key_of(request) else None
+
+    def keep(self, request: PlaneRequest, trajectory: list) -> None:
+        self._key = self._key_of(request)
+        self._states = [state for _, state in request.models.values()]
+        self._trajectory = trajectory
+
+
+_trajectories = TrajectoryCache()  # used by the adaptation thread only
 _truth_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 

@@ -254,3 +254,26 @@ def test_npz_class_labels_may_omit_the_last_axis(tmp_path):
     np.savez(path, x=np.zeros((1, 2, 2)), y=np.zeros((1, 2, 2)))
     with pytest.raises(PointFileError, match="one y column of class labels"):
         read_points(path, 2, 1, need_y=True, num_classes=2)
+
+
+def test_decision_maps_extend_an_earlier_trajectory_exactly():
+    from maml_studio.experiment import Experiment
+
+    config = ExperimentConfig()
+    config.task.family = "blobs"
+    config.task.num_classes = 3
+    experiment = Experiment.from_config(config)
+    models = {"maml": (experiment.learner, experiment.learner.init_state(generator_for(0))),
+              "pretrained": (experiment.baseline, experiment.baseline.init_state(generator_for(1)))}
+    batch = experiment.family.sample(1, 4, 5, generator_for(2))
+    args = (models, batch.support_x[0], batch.support_y[0], experiment.family.plane(30))
+    query = {"query_x": batch.query_x[0], "query_y": batch.query_y[0], "lr": 0.3}
+    early = decision_maps(*args, 3, 3, **query)
+    extended = decision_maps(*args, 8, 8, trajectory=early.trajectory, **query)
+    fresh = decision_maps(*args, 8, 8, **query)
+    assert len(extended.trajectory) == 9
+    for name in models:
+        torch.testing.assert_close(extended.probabilities[name], fresh.probabilities[name])
+        torch.testing.assert_close(extended.query_accuracy[name], fresh.query_accuracy[name])
+    back = decision_maps(*args, 2, 2, trajectory=extended.trajectory, **query)
+    assert len(back.trajectory) == 9 and back.query_accuracy["maml"].shape == (3,)

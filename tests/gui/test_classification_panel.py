@@ -81,7 +81,12 @@ def test_sampled_task_reports_query_accuracy_above_the_baseline(plane, qtbot):
 
 def test_slider_play_and_toggles_recompute_the_shown_step(plane, qtbot):
     plane.sample_task()
+    first = settled(qtbot, plane)
+    plane.slider.setValue(2)
     settled(qtbot, plane)
+    plane.slider.setValue(10)  # from the adaptation kept for these points
+    again = settled(qtbot, plane)
+    np.testing.assert_allclose(again.probabilities["maml"], first.probabilities["maml"], atol=1e-6)
     plane.slider.setValue(3)
     assert settled(qtbot, plane).step == 3
     plane.toggles["maml"].setChecked(False)  # the heat map moves to the baseline
