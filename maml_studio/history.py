@@ -54,6 +54,14 @@ class History:
         if validation.ndim != 2 or validation.shape[1] not in (LOSS_COLUMNS, len(VALIDATION_COLUMNS)):
             raise ValueError(f"validation must be [rows, {len(VALIDATION_COLUMNS)}], "
                              f"got {list(validation.shape)}")
+        if not (torch.isfinite(train).all() and torch.isfinite(baseline).all()):
+            raise ValueError("a loss curve holds NaN or infinite values")
+        if validation.numel() and not torch.isfinite(validation.nan_to_num(0.0)).all():
+            raise ValueError("a validation holds infinite values")
+        iterations = validation[:, 0].double() if validation.numel() else empty
+        if not (torch.isfinite(iterations).all() and (iterations == iterations.round()).all()
+                and (iterations >= 1).all() and (iterations <= 2**53).all()):
+            raise ValueError("validation iterations must be whole numbers from 1 on")
         if validation.shape[1] == LOSS_COLUMNS:  # no accuracies recorded
             padding = torch.full((validation.shape[0], len(VALIDATION_COLUMNS) - LOSS_COLUMNS), math.nan)
             validation = torch.cat([validation.double(), padding.double()], dim=1)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from maml_studio.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from maml_studio.inputs import DocumentError, parse_json
 
 SESSION_SUFFIX = ".mamlsession"
 VIEW_KEY = "session_view"
@@ -26,9 +27,9 @@ def load_session(path: str | Path) -> tuple[Checkpoint, dict[str, Any]]:
     """A session or a plain checkpoint (which has an empty view)."""
     checkpoint = load_checkpoint(path)
     try:
-        view = json.loads(checkpoint.info.get(VIEW_KEY, "{}"))
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: its view state is corrupt") from None
+        view = parse_json(checkpoint.info.get(VIEW_KEY, "{}"))
+    except DocumentError as exc:
+        raise CheckpointError(f"{path}: its view state is corrupt ({exc})") from None
     if not isinstance(view, dict):
         raise CheckpointError(f"{path}: its view state is corrupt")
     return checkpoint, view
