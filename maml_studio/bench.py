@@ -10,11 +10,13 @@ latency of the adaptation panel's computations (curves and decision maps).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -105,6 +107,20 @@ def per_task_loop_rate(config: ExperimentConfig, seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Drop what native code writes to stderr meanwhile (the profiler logs its start and stop)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_memory_mb(inner_steps: int, first_order: bool = False) -> float:
     """Peak memory allocated by one meta-gradient, from the profiler's allocation events."""
     config = paper_sine_config(first_order, inner_steps)
@@ -119,7 +135,7 @@ def peak_memory_mb(inner_steps: int, first_order: bool = False) -> float:
         return torch.cuda.max_memory_allocated() / 2**20
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         result = experiment.learner.meta_gradient(*args)
         del result
     events = sorted((e for e in prof.events() if e.cpu_memory_usage),
