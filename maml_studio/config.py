@@ -23,6 +23,7 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "off", "wait")
 LR_DECAYS = ("none", "linear")
+TEXT_FIELDS = ("task.formula", "task.path")  # --set takes these verbatim unless quoted
 
 
 class ConfigError(ValueError):
@@ -84,6 +85,16 @@ class TaskConfig:
     class_balance: list = spec(
         [], "Classification: relative share of each class in support sets, e.g. [3, 1]; "
         "empty means K shots of every class.")
+    formula: str = spec(
+        "", "The 'formula' family's expression in x (or x1, x2, …) and the parameters of "
+        "task.ranges, e.g. a * sin(x - p); several outputs separated by ';' "
+        "(see `maml-studio families`).")
+    path: str = spec("", "The 'tasks' family's task files: a folder of CSV files, one task each, "
+                     "or an NPZ with x [T, N, d] and y [T, N, m].")
+    held_out: float = spec(0.2, "The 'tasks' family: share of the tasks held out for validation, "
+                           "eval and Sample task.", minimum=0.05, maximum=0.9)
+    split_seed: int = spec(0, "The 'tasks' family: seed of the split into meta-training and "
+                           "held-out tasks.", minimum=0, maximum=2**63 - 1)
 
 
 @dataclass
@@ -223,6 +234,8 @@ class ExperimentConfig:
             value = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = text.strip()  # a bare word such as reptile or cpu
+        if key in TEXT_FIELDS and not isinstance(value, str):
+            value = text.strip()  # a formula such as 2 * x reads as itself, not as TOML
         self.set(key, value)
 
     def check(self) -> None:
@@ -230,7 +243,12 @@ class ExperimentConfig:
         from maml_studio.tasks import build_family, generator_for  # local: tasks import our errors
 
         family = build_family(self.task)
-        if family.kind == "classification":  # ranges that leave a class no room fail here, not later
+        if self.task.family == "tasks" and not getattr(family, "missing", ""):
+            # Recorded so that a checkpoint opened without the files still builds its model.
+            self.task.dim_in, self.task.dim_out = family.dim_in, family.dim_out
+        sampled = family.kind == "classification" or self.task.family == "tasks"
+        if sampled and not getattr(family, "missing", ""):
+            # Ranges that leave a class no room, or tasks too small for K + Q, fail here, not later.
             family.sample(64, self.algorithm.support_size, self.algorithm.query_size, generator_for(0))
         if self.algorithm.name == "fomaml":
             self.algorithm.first_order = True

@@ -47,7 +47,10 @@ def evaluate(
     experiment = checkpoint.experiment()
     steps = sorted(set(steps or [0, 1, 5, 10]))
     shots = shots or checkpoint.config.algorithm.support_size
-    batch = experiment.family.sample(tasks, shots, query_points, seed_stream(seed, "evaluation"))
+    family = experiment.family.evaluation_family()
+    if hasattr(family, "largest_query"):  # measured tasks have only so many points
+        query_points = max(1, min(query_points, family.largest_query(shots)))
+    batch = family.sample(tasks, shots, query_points, seed_stream(seed, "evaluation"))
     models = {"maml": (experiment.learner, checkpoint.state)}
     if checkpoint.baseline_state is not None:
         models["pretrained"] = (experiment.baseline, checkpoint.baseline_state)

@@ -255,7 +255,7 @@ class Trainer:
 
     def _validation_tasks(self) -> TaskBatch:
         cfg, alg = self.config.training, self.config.algorithm
-        return self.experiment.family.sample(
+        return self.experiment.family.evaluation_family().sample(
             cfg.validation_tasks, alg.support_size, alg.query_size,
             seed_stream(cfg.seed, "validation")).to(self.device)
 

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from maml_studio.config import ConfigError, TaskConfig
 from maml_studio.tasks.base import ParamSpec, TaskBatch, TaskFamily, generator_for
 from maml_studio.tasks.classification import CLASSIFICATION_2D, ClassificationFamily
+from maml_studio.tasks.formula import GRAMMAR, FormulaClassifier, FormulaRegression
 from maml_studio.tasks.linear import LinearRegression
 from maml_studio.tasks.mixture import Mixture
 from maml_studio.tasks.regression import REGRESSION_1D
+from maml_studio.tasks.task_family import TaskFileFamily
 
 __all__ = [
-    "FAMILY_NAMES", "ClassificationFamily",
+    "FAMILY_NAMES", "GRAMMAR", "USER_FAMILY_NAMES", "ClassificationFamily", "TaskFileFamily",
     "ParamSpec", "TaskBatch", "TaskFamily", "build_family", "family_summaries",
     "generator_for",
 ]
@@ -30,11 +32,20 @@ MIXTURES: dict[str, tuple[str, str, list[str] | None]] = {
 CLASSIFIERS: dict[str, type[ClassificationFamily]] = {cls.name: cls for cls in CLASSIFICATION_2D}
 
 FAMILY_NAMES: tuple[str, ...] = (*SIMPLE_FAMILIES, *MIXTURES, LinearRegression.name, *CLASSIFIERS)
+USER_FAMILY_NAMES = ("formula", "tasks")  # families the user defines: a formula, or task files
+USER_FIELDS = ("formula", "path")
 
 
 def build_family(config: TaskConfig) -> TaskFamily:
     """The task family a config describes; raises `ConfigError` naming the bad field."""
     name = config.family
+    for field_name, owner in zip(USER_FIELDS, USER_FAMILY_NAMES, strict=True):
+        if getattr(config, field_name) and name != owner:
+            raise ConfigError(f"task.{field_name}: only the '{owner}' family takes a {field_name}")
+    if name == "formula":
+        return _formula(config)
+    if name == "tasks":
+        return _task_files(config)
     if name in CLASSIFIERS:
         return _classifier(config)
     builder: Callable[[TaskConfig], TaskFamily] | None
@@ -45,7 +56,8 @@ def build_family(config: TaskConfig) -> TaskFamily:
     elif name == LinearRegression.name:
         builder = _linear
     else:
-        raise ConfigError(f"task.family: unknown family '{name}' (available: {', '.join(FAMILY_NAMES)})")
+        raise ConfigError(f"task.family: unknown family '{name}' (available: "
+                          f"{', '.join(FAMILY_NAMES + USER_FAMILY_NAMES)})")
     if name != "multimodal" and config.members:
         raise ConfigError("task.members: only the 'multimodal' family takes members")
     if name != LinearRegression.name and (config.dim_in or config.dim_out):
@@ -55,6 +67,37 @@ def build_family(config: TaskConfig) -> TaskFamily:
         raise ConfigError(f"task.num_classes/label_noise/class_balance: '{name}' is a regression "
                           f"family; these apply to classification families")
     return builder(config)
+
+
+def _formula(config: TaskConfig) -> TaskFamily:
+    if config.members:
+        raise ConfigError("task.members: only the 'multimodal' family takes members")
+    if config.dim_out:
+        raise ConfigError("task.dim_out: a formula has one output per expression; separate "
+                          "several with ';'")
+    if not config.num_classes:
+        if config.label_noise or config.class_balance:
+            raise ConfigError("task.label_noise/class_balance: apply to classification; set "
+                              "task.num_classes to classify by the formula's sign")
+        return FormulaRegression(config.formula, config.ranges, config.x_range or None,
+                                 config.noise_std, config.dim_in)
+    if config.noise_std:
+        raise ConfigError("task.noise_std: a formula classifier flips labels with "
+                          "task.label_noise instead")
+    return FormulaClassifier(config.formula, config.ranges, config.x_range or None,
+                             config.label_noise, config.class_balance, config.dim_in,
+                             config.num_classes)
+
+
+def _task_files(config: TaskConfig) -> TaskFamily:
+    for field_name in ("members", "ranges", "x_range", "label_noise", "class_balance"):
+        if getattr(config, field_name):
+            raise ConfigError(f"task.{field_name}: the 'tasks' family takes its points from "
+                              f"task.path as they are")
+    if config.num_classes == 1:
+        raise ConfigError("task.num_classes: 0 for regression, or 2 to 10 classes")
+    return TaskFileFamily(config.path, config.held_out, config.split_seed, config.num_classes,
+                          config.dim_in, config.dim_out, config.noise_std)
 
 
 def _classifier(config: TaskConfig) -> TaskFamily:

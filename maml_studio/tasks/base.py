@@ -66,6 +66,7 @@ class TaskFamily:
     dim_out: int = 1
     default_x_range: tuple[float, float] = (-5.0, 5.0)
     param_specs: tuple[ParamSpec, ...] = ()
+    has_truth: bool = True  # False where tasks are measured points without a function
 
     def __init__(
         self,
@@ -112,6 +113,10 @@ class TaskFamily:
         )
 
     # -- shared machinery ---------------------------------------------------------------------
+    def evaluation_family(self) -> TaskFamily:
+        """The family validation, evaluation and Sample task draw from (held-out tasks)."""
+        return self
+
     @property
     def num_params(self) -> int:
         return len(self.param_specs)
