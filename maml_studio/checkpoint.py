@@ -23,6 +23,7 @@ from maml_studio.experiment import Experiment
 from maml_studio.history import History
 from maml_studio.inputs import DocumentError, file_problem, one_line, parse_json, shown
 from maml_studio.model import Params
+from maml_studio.tasks.task_files import task_source
 
 FORMAT = "maml-studio-checkpoint"
 _UMASK = os.umask(0)
@@ -137,6 +138,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
         "torch_version": torch.__version__,
         "iterations": str(checkpoint.history.last_iteration),
         "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **task_source(checkpoint.config.task, checkpoint.info),
     }
     atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
 

@@ -64,6 +64,10 @@ class TaskFileFamily(TaskFamily):
         self.dim_in = data.x.shape[-1]
         self._check_targets(data, num_classes)
         self.dim_out = (1 if num_classes == 2 else num_classes) if num_classes else data.y.shape[-1]
+        valid = torch.arange(data.x.shape[1]) < data.counts[:, None]
+        self.class_counts = torch.stack(  # [T, classes]: points of each class in each task
+            [((data.y[..., 0] == c) & valid).sum(1) for c in range(num_classes)], dim=1) \
+            if num_classes else torch.zeros(data.num_tasks, 0, dtype=torch.long)
         for field, given, found in (("dim_in", dim_in, self.dim_in), ("dim_out", dim_out, self.dim_out)):
             if given and given != found:
                 raise ConfigError(f"task.{field}: the task files have {found}, the config says "
@@ -74,7 +78,6 @@ class TaskFileFamily(TaskFamily):
         order = torch.randperm(data.num_tasks, generator=torch.Generator().manual_seed(split_seed))
         held = min(max(1, round(data.num_tasks * held_out)), data.num_tasks - 1)
         self.held_tasks, self.train_tasks = order[:held].sort().values, order[held:].sort().values
-        valid = torch.arange(data.x.shape[1]) < data.counts[:, None]
         low = float(data.x[valid].min())
         high = float(data.x[valid].max())
         super().__init__(None, [low, high] if low < high else [low - 1, low + 1], 0.0)
@@ -123,7 +126,7 @@ class TaskFileFamily(TaskFamily):
         if self.kind == "classification":
             return self._sample_classes(data, tasks, params, support_size, query_size, generator)
         wanted = support_size + query_size
-        self._check_sizes(data, tasks, data.counts[tasks], wanted, "points")
+        self._check_sizes(data, data.counts, wanted, "points")
         index = self._draw(data, tasks, None, wanted, generator)
         x, y = self._gather(data, tasks, index)
         return TaskBatch(x[:, :support_size], y[:, :support_size],
@@ -132,8 +135,8 @@ class TaskFileFamily(TaskFamily):
     def _sample_classes(self, data, tasks, params, shots, query, generator) -> TaskBatch:
         parts = []
         for cls in range(self.num_classes):
-            have = ((data.y[tasks, :, 0] == cls) & self._valid(data, tasks)).sum(1)
-            self._check_sizes(data, tasks, have, shots + query, f"points of class {cls}")
+            self._check_sizes(data, self.class_counts[:, cls], shots + query,
+                              f"points of class {cls}")
             parts.append(self._draw(data, tasks, cls, shots + query, generator))
         support = torch.cat([p[:, :shots] for p in parts], dim=1)
         query_index = torch.cat([p[:, shots:] for p in parts], dim=1)
@@ -160,13 +163,15 @@ class TaskFileFamily(TaskFamily):
         y = torch.gather(data.y[tasks], 1, index.unsqueeze(-1).expand(-1, -1, data.y.shape[-1]))
         return x, y
 
-    def _check_sizes(self, data, tasks, have, wanted, what) -> None:
+    @staticmethod
+    def _check_sizes(data, have, wanted, what) -> None:
+        """Every task (meta-training and held out) must give ``wanted`` distinct points."""
         short = have < wanted
         if short.any():
-            task = int(tasks[short.nonzero()[0, 0]])
-            raise ConfigError(f"task.path: {data.names[task]} has {int(have[short][0])} {what}; a "
+            task = int(short.nonzero()[0, 0])
+            raise ConfigError(f"task.path: {data.names[task]} has {int(have[task])} {what}; a "
                               f"task needs support + query = {wanted} (algorithm.support_size + "
-                              f"algorithm.query_size)")
+                              f"algorithm.query_size{', per class' if 'class' in what else ''})")
 
     def largest_query(self, support_size: int) -> int:
         """Most query points (per class) every held-out task can give next to K support points."""
@@ -174,9 +179,7 @@ class TaskFileFamily(TaskFamily):
             return 0
         data, tasks = self.data, self.held_tasks
         if self.kind == "classification":
-            have = torch.stack([((data.y[tasks, :, 0] == c) & self._valid(data, tasks)).sum(1)
-                                for c in range(self.num_classes)])
-            return int(have.min()) - support_size
+            return int(self.class_counts[tasks].min()) - support_size
         return int(data.counts[tasks].min()) - support_size
 
     # -- description --------------------------------------------------------------------------------

@@ -58,6 +58,20 @@ def load_task_data(path: str | Path) -> TaskData:
     return _cache[signature]
 
 
+def task_source(config, info: dict[str, str]) -> dict[str, str]:
+    """Where a 'tasks' family's data came from (path and SHA-256), for a checkpoint's header.
+
+    The data itself is not stored. Without the files the previously recorded hash is kept.
+    """
+    if config.family != "tasks":
+        return {}
+    try:
+        digest = load_task_data(config.path).digest
+    except ConfigError:
+        digest = info.get("task_files_sha256", "")
+    return {"task_files": config.path, "task_files_sha256": digest}
+
+
 def _csv_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
     if not files:
