@@ -50,6 +50,23 @@ def classification_config(family: str) -> ExperimentConfig:
     return config
 
 
+def formula_vs_sine_rate(seconds: float, compile: bool, log: Callable[[str], None]) -> dict:
+    """Meta-iterations/s of the sine family and of the same family written as a formula."""
+    rates = {}
+    for label in ("sine", "formula"):
+        config = paper_sine_config()
+        if label == "formula":
+            config.set("task.family", "formula")
+            config.set("task.formula", "a * sin(x - p)")
+            config.set("task.ranges", {"a": [0.1, 5.0], "p": [0.0, 3.141592653589793]})
+        config.training.compile = "wait" if compile else "off"
+        log(f"{label}: engine, {'compiled' if compile else 'eager'} …")
+        rates[label] = trainer_rate(config, seconds, log)["it_per_s"]
+    rates["ratio"] = rates["formula"] / rates["sine"] if rates["sine"] else None
+    rates["compiled"] = compile
+    return rates
+
+
 def trainer_rate(config: ExperimentConfig, seconds: float, log: Callable[[str], None]) -> dict:
     """Iterations per second of `Trainer.run` once warmed up (after compiling, if asked)."""
     trainer = Trainer(config, progress_interval=0.25)
@@ -252,6 +269,7 @@ def run_bench(seconds: float = 3.0, compile: bool = True,
             compiled.training.compile = "wait"
             row["engine_compiled"] = trainer_rate(compiled, seconds, log)["it_per_s"]
         report["classification_speed"][family] = row
+    report["formula_speed"] = formula_vs_sine_rate(seconds, compile, log)
     torch.set_num_threads(1)
     report["adaptation_latency_ms"] = {}
     for steps in (10, 50, 100):
@@ -294,6 +312,12 @@ def format_report(report: dict) -> str:
         compiled = row.get("engine_compiled")
         lines.append(f"  {family:<12}{row['engine_eager']:>10.1f} eager"
                      f"{(f'{compiled:>10.1f} compiled' if compiled else ''):>20}")
+    formula = report.get("formula_speed")
+    if formula:
+        mode = "compiled" if formula["compiled"] else "eager"
+        lines.append(f"\nsine family vs the formula a * sin(x - p) ({mode}, meta-iterations/s): "
+                     f"sine {formula['sine']:.1f}, formula {formula['formula']:.1f}"
+                     f" (ratio {formula['ratio'] or 0:.2f})")
     latency = report.get("decision_map_latency_ms")
     if latency:
         lines.append(f"\nadaptation panel plane: 10 new points → decision maps of three models after "

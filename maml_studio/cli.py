@@ -385,11 +385,13 @@ def _run_bench(args) -> int:
 
 
 def _run_families(args) -> int:
-    from maml_studio.tasks import family_summaries
+    from maml_studio.tasks import GRAMMAR, TASK_FILES_HELP, family_summaries
 
     summaries = family_summaries()
     if args.json:
-        print(json.dumps(summaries, indent=2, ensure_ascii=False))
+        user = [{"name": "formula", "kind": "regression or classification", "grammar": GRAMMAR},
+                {"name": "tasks", "kind": "regression or classification", "help": TASK_FILES_HELP}]
+        print(json.dumps(summaries + user, indent=2, ensure_ascii=False))
         return 0
     for info in summaries:
         dims = f"{info['dim_in']} → {info['dim_out']}" if info["kind"] == "regression" else \
@@ -402,6 +404,10 @@ def _run_families(args) -> int:
                   f"{p['description']}")
         if "members" in info:
             print(f"    members: {', '.join(info['members'])}")
+    print("\nformula  (your own expression, regression or classification)")
+    print("    " + GRAMMAR.replace("\n", "\n    "))
+    print("\ntasks  (your own tasks from files, regression or classification)")
+    print("    " + TASK_FILES_HELP.replace("\n", "\n    "))
     return 0
 
 

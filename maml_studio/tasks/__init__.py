@@ -11,11 +11,20 @@ from maml_studio.tasks.formula import GRAMMAR, FormulaClassifier, FormulaRegress
 from maml_studio.tasks.linear import LinearRegression
 from maml_studio.tasks.mixture import Mixture
 from maml_studio.tasks.regression import REGRESSION_1D
-from maml_studio.tasks.task_family import TaskFileFamily
+from maml_studio.tasks.task_family import TASK_FILES_HELP, TaskFileFamily
 
 __all__ = [
-    "FAMILY_NAMES", "GRAMMAR", "USER_FAMILY_NAMES", "ClassificationFamily", "TaskFileFamily",
-    "ParamSpec", "TaskBatch", "TaskFamily", "build_family", "family_summaries",
+    "FAMILY_NAMES",
+    "GRAMMAR",
+    "TASK_FILES_HELP",
+    "USER_FAMILY_NAMES",
+    "ClassificationFamily",
+    "ParamSpec",
+    "TaskBatch",
+    "TaskFamily",
+    "TaskFileFamily",
+    "build_family",
+    "family_summaries",
     "generator_for",
 ]
 

@@ -22,6 +22,19 @@ from maml_studio.config import ConfigError
 from maml_studio.tasks.base import TaskBatch, TaskFamily
 from maml_studio.tasks.task_files import TaskData, load_task_data
 
+TASK_FILES_HELP = """\
+A folder of CSV files, one task each (columns x or x1..xd, then y or y1..ym, as
+`adapt` reads them), or one NPZ with x [T, N, d] and y [T, N, m] (or x [P, d],
+y [P, m] and an integer task [P] for tasks of different sizes). Set
+task.num_classes for integer class labels in y. task.held_out of the tasks
+(split by task.split_seed) are held out for validation, eval and Sample task;
+support and query points are drawn without replacement from each task.
+Example:
+    [task]
+    family = "tasks"
+    path = "my_tasks.npz"
+    held_out = 0.2"""
+
 
 class TaskFileFamily(TaskFamily):
     name = "tasks"
@@ -108,7 +121,7 @@ class TaskFileFamily(TaskFamily):
     def _need_data(self) -> TaskData:
         if self.data is None:
             raise ConfigError(f"sampling tasks needs the task files ({self.missing}); "
-                              f"clicked points still adapt")
+                              f"the model still adapts to points you give it")
         return self.data
 
     def sample_params(self, num_tasks, generator):

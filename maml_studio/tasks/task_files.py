@@ -83,7 +83,7 @@ def _csv_files(folder: Path) -> list[Path]:
 
 def _read_folder(folder: Path, files: list[Path]) -> TaskData:
     # Imported here: pointsets writes through checkpoint, which imports the task families.
-    from maml_studio.pointsets import PointFileError, _read_csv  # noqa: PLC0415
+    from maml_studio.pointsets import PointFileError, _read_csv
 
     digest = hashlib.sha256()
     xs, ys = [], []

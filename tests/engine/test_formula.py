@@ -195,10 +195,10 @@ def test_bad_ranges_and_options_are_refused_with_the_field(task, message):
 
 def test_a_formula_needs_the_formula_family_and_the_family_needs_a_formula():
     config = ExperimentConfig()
-    with pytest.raises(ConfigError, match="only the 'formula' family takes a formula"):
+    with pytest.raises(ConfigError, match=r"only the 'formula' family takes a formula"):
         config.set("task.formula", "x")
         config.check()
     config = ExperimentConfig()
     config.set("task.family", "formula")
-    with pytest.raises(ConfigError, match="task.formula: give an expression"):
+    with pytest.raises(ConfigError, match=r"task\.formula: give an expression"):
         config.check()

@@ -113,7 +113,7 @@ def test_checkpoint_records_the_source_and_opens_without_the_files(npz, tmp_path
     away = load_checkpoint(tmp_path / "model.safetensors")
     family = away.experiment().family
     assert family.missing and (family.dim_in, family.dim_out) == (1, 1)
-    with pytest.raises(ConfigError, match="sampling tasks needs the task files"):
+    with pytest.raises(ConfigError, match=r"sampling tasks needs the task files .* still adapts"):
         family.sample(1, 5, 0, generator_for(0))
     points = torch.tensor([[[0.0], [1.0]]])
     adapted = list(away.experiment().learner.adapt_steps(away.state, points, points, 2))
@@ -155,10 +155,10 @@ def test_bad_csv_folders_name_the_file(tmp_path):
     x, y = sine_tasks(3, 25)
     write_csv(folder / "a.csv", x[0], y[0])
     write_csv(folder / "b.csv", np.concatenate([x[1], x[1]], 1), y[1], header="x1,x2,y")
-    with pytest.raises(ConfigError, match="b.csv: 2 inputs columns, a.csv has 1"):
+    with pytest.raises(ConfigError, match=r"b.csv: 2 inputs columns, a.csv has 1"):
         tasks_config(folder)
     (folder / "b.csv").write_text("x,y\n1,oops\n")
-    with pytest.raises(ConfigError, match="b.csv, line 2: not a number"):
+    with pytest.raises(ConfigError, match=r"b.csv, line 2: not a number"):
         tasks_config(folder)
 
 
