@@ -93,8 +93,9 @@ class ExperimentPanel(QWidget):
     def refresh_preview(self) -> None:
         try:
             family = build_family(self.task_editor.task_config())
-        except ConfigError:
-            return  # an unfinished edit; the preview keeps the last valid family
+        except ConfigError as exc:  # say what is wrong; the typed text stays as it is
+            self.preview.show_message(str(exc))
+            return
         try:
             self.preview.show_family(family, self.editors["training.seed"].value())
         except ConfigError as exc:  # ranges that leave a class no room in some tasks

@@ -22,7 +22,15 @@ from PySide6.QtWidgets import (
 )
 
 from maml_studio.config import ConfigError, TaskConfig, field_help
-from maml_studio.tasks import FAMILY_NAMES, MULTIMODAL_DEFAULT, SIMPLE_FAMILIES, TaskFamily, build_family
+from maml_studio.gui.user_family_rows import UserFamilyRows
+from maml_studio.tasks import (
+    FAMILY_NAMES,
+    MULTIMODAL_DEFAULT,
+    SIMPLE_FAMILIES,
+    USER_FAMILY_NAMES,
+    TaskFamily,
+    build_family,
+)
 
 DIMENSION_FAMILIES = ("linear", "halfplane", "blobs")  # the families that take task.dim_in
 
@@ -62,6 +70,8 @@ class TaskEditor(QWidget):
         self.family_box = QComboBox()
         for name in FAMILY_NAMES:
             self.family_box.addItem(build_family(TaskConfig(family=name)).title, name)
+        self.family_box.addItem("Formula…", "formula")
+        self.family_box.addItem("Task files…", "tasks")
         self.family_box.setAccessibleName("Task family")
         self.family_box.setToolTip(field_help("task.family"))
         self.family_box.currentIndexChanged.connect(self._family_changed)
@@ -70,6 +80,9 @@ class TaskEditor(QWidget):
         self.description.setWordWrap(True)
         self.description.setAccessibleName("Task family description")
         self.form.addRow(self.description)
+        self.user_rows = UserFamilyRows()
+        self.user_rows.edited.connect(self._rebuild_and_notify)
+        self.form.addRow(self.user_rows)
 
         self.members = QListWidget()
         self.members.setAccessibleName("Mixed families")
@@ -124,12 +137,31 @@ class TaskEditor(QWidget):
     def family_name(self) -> str:
         return self.family_box.currentData()
 
+    @property
+    def user_family(self) -> bool:
+        return self.family_name in USER_FAMILY_NAMES
+
     def _current_family(self, ranges=None, x_range=None) -> TaskFamily:
         """The family with these ranges; class shares and label noise do not change its rows."""
+        if self.user_family:
+            return build_family(self._config({}, self._typed_x_range(), with_labels=False))
         return build_family(self._config(ranges or {}, x_range or [], with_labels=False))
+
+    def _typed_x_range(self) -> list:
+        return self.x_range.bounds() if self.x_range and self.family_name == "formula" else []
 
     def _config(self, ranges: dict, x_range: list, with_labels: bool = True) -> TaskConfig:
         name = self.family_name
+        if self.user_family:
+            fields = self.user_rows.fields(name)
+            classifier = bool(fields["num_classes"])
+            return TaskConfig(
+                family=name, x_range=x_range, **fields,
+                noise_std=0.0 if classifier or name == "tasks" else float(self.noise.value()),
+                label_noise=float(self.label_noise.value()) if classifier and with_labels and
+                name == "formula" else 0.0,
+                class_balance=self._shares() if classifier and with_labels and name == "formula"
+                else [])
         classifier = self._is_classifier(name)
         return TaskConfig(
             family=name, ranges=ranges, x_range=x_range,
@@ -142,8 +174,12 @@ class TaskEditor(QWidget):
             class_balance=self._shares() if classifier and with_labels else [],
         )
 
-    @staticmethod
-    def _is_classifier(name: str) -> bool:
+    def _is_classifier(self, name: str) -> bool:
+        if name in USER_FAMILY_NAMES:
+            try:
+                return bool(self.user_rows.fields(name)["num_classes"])
+            except ConfigError:
+                return False
         return build_family(TaskConfig(family=name)).kind == "classification"
 
     def _shares(self) -> list[float]:
@@ -162,8 +198,36 @@ class TaskEditor(QWidget):
                 for i in range(self.members.count())
                 if self.members.item(i).checkState() == Qt.CheckState.Checked]
 
-    def _rebuild(self, family: TaskFamily) -> None:
+    def _rebuild_user(self) -> None:
+        """Rows of a formula or task-file family; they stay while the typed text is unusable."""
         self._building = True
+        name = self.family_name
+        x_range = self.x_range.bounds() if self.x_range else [-5.0, 5.0]
+        for widget in self._dynamic_rows:
+            self.form.removeRow(widget)
+        self._dynamic_rows, self.range_rows = [], {}
+        self.x_range = RangeRow("x range", *x_range, field_help("task.x_range"))
+        if name == "formula":
+            self._add_dynamic("x range", self.x_range)
+        classifier = self._is_classifier(name)
+        for widget, shown in ((self.members, False), (self.dim_in, False), (self.dim_out, False),
+                              (self.classes, False), (self.noise, name == "formula" and not classifier),
+                              (self.label_noise, name == "formula" and classifier),
+                              (self.balance, name == "formula" and classifier),
+                              (self.user_rows, True)):
+            self.form.setRowVisible(widget, shown)
+        self.user_rows.show_family(name)
+        self.description.setText("Your own expression in x (or x1, x2, …) with a range per parameter; "
+                                 "see `maml-studio families` for the grammar." if name == "formula"
+                                 else "Your own tasks from files; a share of them is held out.")
+        self._building = False
+
+    def _rebuild(self, family: TaskFamily) -> None:
+        if self.user_family:
+            self._rebuild_user()
+            return
+        self._building = True
+        self.form.setRowVisible(self.user_rows, False)
         for widget in self._dynamic_rows:
             self.form.removeRow(widget)
         self._dynamic_rows = []
@@ -198,10 +262,14 @@ class TaskEditor(QWidget):
 
     def _family_changed(self) -> None:
         # Each family starts from its own default input dimension (10 for linear, 2 for the plane).
+        self.balance.clear()  # shares name the classes of the family they were typed for
+        if self.user_family:
+            self._rebuild_user()
+            self.changed.emit()
+            return
         self.dim_in.blockSignals(True)
         self.dim_in.setValue(build_family(TaskConfig(family=self.family_name)).dim_in)
         self.dim_in.blockSignals(False)
-        self.balance.clear()  # shares name the classes of the family they were typed for
         self._rebuild(self._current_family())
         self.changed.emit()
 
@@ -210,12 +278,24 @@ class TaskEditor(QWidget):
             self._rebuild_and_notify()
 
     def _rebuild_and_notify(self) -> None:
-        self._rebuild(self._current_family())
+        if self.user_family:
+            self._rebuild_user()
+        else:
+            self._rebuild(self._current_family())
         self.changed.emit()
 
     # -- reading and writing ------------------------------------------------------------------------
     def task_config(self) -> TaskConfig:
         """The edited task; raises `ConfigError` when it is not usable."""
+        if self.user_family:
+            try:
+                config = self._config({}, self._typed_x_range())
+                build_family(config)
+            except ConfigError as exc:
+                self.user_rows.show_problem(exc)
+                raise
+            self.user_rows.show_problem(None)
+            return config
         default = self._current_family()
         ranges = {name: row.bounds() for name, row in self.range_rows.items()
                   if tuple(row.bounds()) != default.ranges[name]}
@@ -226,6 +306,7 @@ class TaskEditor(QWidget):
 
     def set_task_config(self, config: TaskConfig) -> None:
         self.blockSignals(True)
+        self.user_rows.set_fields(config)
         self.family_box.setCurrentIndex(max(0, self.family_box.findData(config.family)))
         self.noise.setValue(config.noise_std)
         members = config.members or MULTIMODAL_DEFAULT
@@ -235,6 +316,16 @@ class TaskEditor(QWidget):
             item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in members
                                else Qt.CheckState.Unchecked)
         self.members.blockSignals(False)
+        if config.family in USER_FAMILY_NAMES:
+            self.label_noise.setValue(config.label_noise)
+            self.balance.setText(", ".join(f"{v:g}" for v in config.class_balance))
+            if config.x_range and self.x_range:
+                self.x_range.low.setValue(config.x_range[0])
+                self.x_range.high.setValue(config.x_range[1])
+            self._rebuild_user()
+            self.blockSignals(False)
+            self.changed.emit()
+            return
         self.dim_in.setValue(config.dim_in or build_family(TaskConfig(family=config.family)).dim_in)
         self.dim_out.setValue(config.dim_out or 1)
         self.classes.setValue(config.num_classes or 2)
