@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from maml_studio.algorithms.hand_batched import hand_batched_meta_gradient
 from maml_studio.compilation import BackgroundCompiler, unavailable_reason
 from maml_studio.config import ExperimentConfig
 from maml_studio.devices import resolve_device, training_threads
@@ -150,7 +151,8 @@ class Trainer:
         if self._optimizer_state is not None:  # continuing a run: Adam keeps its moments
             optimizer.load_state_dict(self._optimizer_state)
         self.optimizer = optimizer
-        step_fn = _joint_meta_gradient([learner for learner, _ in learners])
+        step_fn = _joint_meta_gradient([learner for learner, _ in learners])  # what compiles
+        eager_fn = _joint_meta_gradient([learner for learner, _ in learners], hand_batched=True)
         data = seed_stream(cfg.seed, "data")
         validation_tasks = self._validation_tasks()
         batches: list[TaskBatch] = []
@@ -204,7 +206,7 @@ class Trainer:
                 batches = self._sample_chunk(data)
             batch = batches.pop(0)
 
-            losses = self._meta_step(compiled or step_fn, learners, optimizer, batch, iteration)
+            losses = self._meta_step(compiled or eager_fn, learners, optimizer, batch, iteration)
             if losses is None:
                 yield self._diverged(iteration)
                 return
@@ -328,19 +330,23 @@ def _batch_args(batch: TaskBatch) -> tuple[torch.Tensor, ...]:
     return batch.support_x, batch.support_y, batch.query_x, batch.query_y
 
 
-def _joint_meta_gradient(learners):
+def _joint_meta_gradient(learners, hand_batched: bool = False):
     """Every learner's meta-gradient, loss and gradient norm in one function (one compile).
 
     Returns the gradients (a list per learner, in state order) and a ``[learners, 2]``
-    tensor of losses and gradient norms.
+    tensor of losses and gradient norms. ``hand_batched`` takes each learner's
+    hand-batched meta-gradient where it has one (the fast eager path) instead of
+    its `torch.func` form (the reference, and what compiles best).
     """
+    functions = [(hand_batched and hand_batched_meta_gradient(learner)) or learner.meta_gradient
+                 for learner in learners]
 
     def step(states, support_x, support_y, query_x, query_y):
         grads, rows = [], []
-        for learner, state in zip(learners, states, strict=True):
-            grad, loss = learner.meta_gradient(state, support_x, support_y, query_x, query_y)
+        for meta_gradient, state in zip(functions, states, strict=True):
+            grad, loss = meta_gradient(state, support_x, support_y, query_x, query_y)
             grad_list = [grad[name] for name in state]
-            norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grad_list]))
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grad_list)))
             grads.append(grad_list)
             rows.append(torch.stack([loss.detach(), norm]))
         return grads, torch.stack(rows)
