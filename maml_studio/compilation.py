@@ -9,6 +9,7 @@ cache directory, so later runs compile in seconds.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -21,9 +22,18 @@ import torch
 def unavailable_reason() -> str | None:
     """Why the meta-step cannot be compiled here, or None when it can be tried."""
     if getattr(sys, "frozen", False):
-        return ("the desktop bundle trains eagerly: compiling needs a Python installation "
-                "and a C++ compiler (install with pip for compiled training)")
+        return ("the desktop bundle trains with the hand-batched eager step: compiling needs a "
+                "Python installation and a C++ compiler")
+    if find_cxx_compiler() is None:
+        return ("no C++ compiler found (g++, clang++ or cl on PATH, or $CXX): training runs "
+                "the hand-batched eager step")
     return None
+
+
+def find_cxx_compiler() -> str | None:
+    """The C++ compiler torch.compile would use, if there is one."""
+    candidates = [os.environ.get("CXX"), "g++", "c++", "clang++", "cl"]
+    return next((path for name in candidates if name and (path := shutil.which(name))), None)
 
 
 def cache_dir() -> Path:
