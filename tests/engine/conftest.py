@@ -1,6 +1,7 @@
 import pytest
 
 from maml_studio.config import ExperimentConfig
+from tests.conftest import TEST_THREADS
 
 
 @pytest.fixture
@@ -12,5 +13,5 @@ def small_config() -> ExperimentConfig:
     config.training.validation_tasks = 20
     config.training.compile = "off"
     config.training.device = "cpu"
-    config.training.threads = 1
+    config.training.threads = TEST_THREADS
     return config

@@ -181,11 +181,21 @@ def test_decision_maps_separate_two_clicked_clusters():
 
 @pytest.mark.parametrize("name", FAMILIES_2D)
 def test_meta_training_beats_the_pretrained_baseline_on_every_2d_family(name, tmp_path):
-    """Short eager meta-training (5 shots per class); query accuracy after adapting, 200 tasks."""
+    """Short eager meta-training (5 shots per class), then 600 fresh tasks with 20 query points.
+
+    Over three training seeds on one CPU, the meta-learned model's query accuracy after one
+    and after ten steps was 0.84–0.95 on every family (95% interval ±0.005–0.008), and its
+    paired one-step gain over the baseline on the same tasks 0.024–0.033 on the ring (±0.005)
+    and 0.06–0.35 elsewhere, so the gain's lower 95% bound was at least 0.019. Another
+    float path or thread count trains a slightly different model, as another seed does; the
+    thresholds leave room for that variation several times over.
+    """
     from maml_studio.checkpoint import Checkpoint
     from maml_studio.config import load_preset
     from maml_studio.evaluation import evaluate
     from maml_studio.training import Finished, Trainer, Validation
+    from tests.conftest import TEST_THREADS
+    from tests.engine.paired import paired_accuracy_gain
 
     config = load_preset("circle-2d")
     config.task.family = name
@@ -193,20 +203,20 @@ def test_meta_training_beats_the_pretrained_baseline_on_every_2d_family(name, tm
     config.training.validate_every = 1500
     config.training.validation_tasks = 20
     config.training.compile = "off"
-    config.training.threads = 1
+    config.training.threads = TEST_THREADS
     trainer = Trainer(config)
     events = list(trainer.run())
     assert isinstance(events[-1], Finished) and events[-1].status == "completed"
+    # 20 validation tasks cannot rank two models that are a few points apart: only ranges here.
     validation = [e for e in events if isinstance(e, Validation)][-1]
-    assert validation.accuracy_after > validation.baseline_accuracy_after
+    assert 0 <= validation.accuracy_after <= 1 and 0 <= validation.baseline_accuracy_after <= 1
     snapshot = trainer.snapshot()
     checkpoint = Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history)
-    scores = evaluate(checkpoint, steps=[1, 10], tasks=200, query_points=20)
-    meta, base = scores["maml"][0], scores["pretrained"][0]  # after one step
-    assert meta.accuracy > 0.8  # and the 95% intervals do not overlap:
-    assert meta.accuracy - meta.accuracy_ci95 > base.accuracy + base.accuracy_ci95
-    meta, base = scores["maml"][1], scores["pretrained"][1]  # after ten steps
-    assert meta.accuracy > 0.8 and meta.accuracy > base.accuracy - base.accuracy_ci95
+    scores = evaluate(checkpoint, steps=[1, 10], tasks=600, query_points=20)
+    for meta in scores["maml"]:  # after one and after ten steps
+        assert meta.accuracy - meta.accuracy_ci95 > 0.8, (meta.step, meta.accuracy)
+    gain = paired_accuracy_gain(checkpoint, steps=1)
+    assert gain.lower > 0, gain  # better than the baseline after one step, at 95% confidence
 
 
 def test_validation_records_accuracy_for_classification_and_not_for_regression(small_config):

@@ -5,6 +5,7 @@ import pytest
 
 from maml_studio.checkpoint import load_checkpoint
 from maml_studio.cli import main
+from tests.conftest import TEST_THREADS
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +13,7 @@ def trained(tmp_path_factory):
     """A short sine run written by `maml-studio train`."""
     path = tmp_path_factory.mktemp("ckpt") / "sine.safetensors"
     code = main(["train", "--preset", "sine-finn2017", "--iterations", "300", "--compile", "off",
-                 "--set", "training.validate_every=150", "--set", "training.threads=1",
+                 "--set", "training.validate_every=150", "--set", f"training.threads={TEST_THREADS}",
                  "--quiet", "--out", str(path)])
     assert code == 0
     return path
@@ -32,10 +33,23 @@ def test_eval_reports_mse_with_intervals_for_both_models(trained, capsys):
     maml = report["results"]["maml"]
     assert [r["step"] for r in maml] == [0, 1, 10]
     assert all(r["ci95"] > 0 for r in maml)
-    assert maml[2]["mean"] < maml[0]["mean"]  # adaptation helps
     assert "pretrained" in report["results"]
     assert main(["eval", str(trained), "--tasks", "20"]) == 0
     assert "step 10" in capsys.readouterr().out
+
+
+def test_eval_shows_that_adaptation_helps_a_meta_trained_model(capsys):
+    """The bundled model (the paper's 70 000 iterations) on 100 fresh 5-shot tasks.
+
+    Measured: MSE 3.0 ± 0.8 before adapting, 0.37 ± 0.14 after ten steps on 50 tasks.
+    A model trained for a few hundred iterations cannot show this: its ten-step and
+    unadapted losses differ by less than their intervals.
+    """
+    from maml_studio.resources import bundled_checkpoint
+
+    assert main(["eval", str(bundled_checkpoint()), "--tasks", "100", "--steps", "0,10", "--json"]) == 0
+    before, after = json.loads(capsys.readouterr().out)["results"]["maml"]
+    assert after["mean"] + after["ci95"] < before["mean"] - before["ci95"]
 
 
 def test_adapt_csv_on_a_grid_and_with_a_query_file(trained, tmp_path):
@@ -178,7 +192,7 @@ def classifier(tmp_path_factory):
     """A short circle run written by `maml-studio train`."""
     path = tmp_path_factory.mktemp("ckpt") / "circle.safetensors"
     assert main(["train", "--preset", "circle-2d", "--iterations", "300", "--compile", "off",
-                 "--set", "training.validate_every=150", "--set", "training.threads=1",
+                 "--set", "training.validate_every=150", "--set", f"training.threads={TEST_THREADS}",
                  "--quiet", "--out", str(path)]) == 0
     return path
 

@@ -26,8 +26,15 @@ def test_same_seed_and_config_give_identical_histories(small_config):
 
 
 def test_meta_training_lowers_the_adapted_validation_loss(small_config):
+    """400 iterations on sine, judged on 300 fixed validation tasks (the same for every model).
+
+    Over four training seeds on one CPU the adapted loss fell to 0.36–0.46 of the untrained
+    model's and was 0.55–0.69 of the baseline's after the same adaptation; on 20 tasks these
+    ratios wander far more (0.34–0.54 against the untrained model), too little data to rank.
+    """
     small_config.training.iterations = 400
     small_config.training.validate_every = 200
+    small_config.training.validation_tasks = 300
     events = _run(Trainer(small_config))
     validations = [e for e in events if isinstance(e, Validation)]
     assert [v.iteration for v in validations] == [200, 400]

@@ -3,6 +3,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QWidget
 
 from maml_studio.gui.main_window import MainWindow
+from tests.conftest import TEST_THREADS
 
 
 @pytest.fixture
@@ -35,4 +36,4 @@ def quick_run(win: MainWindow, iterations: int = 100_000) -> None:
     panel.editors["training.compile"].set_value("off")
     panel.editors["training.validate_every"].set_value(100)
     panel.editors["training.validation_tasks"].set_value(20)
-    panel.editors["training.threads"].set_value(1)
+    panel.editors["training.threads"].set_value(TEST_THREADS)

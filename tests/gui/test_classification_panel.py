@@ -69,14 +69,16 @@ def test_sampled_task_reports_query_accuracy_above_the_baseline(plane, qtbot):
     assert result.query_accuracy["maml"].shape == (2,)
     texts = " ".join(label.text for _, label in plane.legend.items)
     assert "query accuracy" in texts and "true boundary" in texts
-    # Over a few tasks the meta-learned model beats the pretrained one after one step.
+    # The panel samples from a seeded stream and the bundled model is fixed, so these six tasks
+    # and both models are the same on every machine: only rounding differs, which can move a
+    # task's accuracy by a query point or two. After one step: 0.92 against 0.81 on average.
     meta, base = [], []
     for _ in range(6):
         plane.sample_task()
         result = settled(qtbot, plane)
         meta.append(result.query_accuracy["maml"][1])
         base.append(result.query_accuracy["pretrained"][1])
-    assert np.mean(meta) > np.mean(base)
+    assert np.mean(meta) > np.mean(base) + 0.05
 
 
 def test_slider_play_and_toggles_recompute_the_shown_step(plane, qtbot):
