@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
+from maml_studio.config import ConfigError
 from maml_studio.experiment import Experiment, seed_stream
 from maml_studio.gui.adaptation_worker import (
     AdaptationRequest,
@@ -516,7 +517,13 @@ class AdaptationPanel(QWidget):
     def sample_task(self, shots: int | None = None) -> None:
         if self.experiment is None:
             return
-        family = self.experiment.family
+        family = self.experiment.family.evaluation_family()  # held-out tasks where there are some
+        try:
+            self._sample_from(family, shots)
+        except ConfigError as exc:  # task files that are not on this computer
+            self._say(str(exc))
+
+    def _sample_from(self, family, shots: int | None) -> None:
         if self.plane_mode:
             batch = family.sample(1, shots or self.shots.value(), QUERY_PER_CLASS, self._sample_generator)
             task = SampledTask(batch.params[0], family.describe(batch.params[0]),
@@ -760,7 +767,7 @@ class AdaptationPanel(QWidget):
         return [label.text for _, label in self.legend.items]
 
     def _truth(self) -> np.ndarray | None:
-        if self.task is None:
+        if self.task is None or not self.experiment.family.has_truth:
             return None
         grid = torch.as_tensor(self.grid, dtype=torch.float32).reshape(1, -1, 1)
         return self.experiment.family.truth(self.task.params.unsqueeze(0), grid)[0, :, 0].numpy()

@@ -95,7 +95,8 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
     boundaries = {name: boundary_lines(p, family.x_range) for name, p in probabilities.items()}
     truth = None
     if request.task_params is not None:  # labels are steps: a finer grid draws them smoothly
-        truth = _truth_boundary(family, request.task_params, 2 * request.resolution)
+        truth = _truth_boundary(family, request.task_params, 2 * request.resolution) \
+            if family.has_truth else None
     return PlaneResult(
         request.serial, request.step, probabilities,
         {name: heat_image(p) for name, p in probabilities.items()}, boundaries, truth,

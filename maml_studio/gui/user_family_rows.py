@@ -112,6 +112,7 @@ class UserFamilyRows(QWidget):
     def show_family(self, name: str) -> None:
         for widget in (self.formula, self.problem, self.ranges, self.output):
             self.form.setRowVisible(widget, name == "formula")
+        self.problem.setVisible(name == "formula" and bool(self.problem.text()))
         for widget in (self.path_row, self.held_out, self.labels):
             self.form.setRowVisible(widget, name == "tasks")
 
@@ -158,7 +159,9 @@ class UserFamilyRows(QWidget):
         """Say what is wrong, with a caret under the formula's column where there is one."""
         if error is None:
             self.problem.clear()
+            self.problem.hide()  # no empty gap under the formula
             return
+        self.problem.show()
         text = html.escape(str(error))
         if isinstance(error, FormulaError) and error.column:
             typed = self.formula.text()
