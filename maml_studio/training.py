@@ -86,12 +86,14 @@ class Trainer:
         history: History | None = None,
         optimizer_state: dict | None = None,
         progress_interval: float = 0.05,
+        hand_batched: bool = True,  # False: the torch.func step when not compiled (for bench)
     ) -> None:
         self.config = config
         self.experiment = Experiment.from_config(config)
         self.device = resolve_device(config.training.device)
         self.history = history or History()
         self.progress_interval = progress_interval
+        self.hand_batched = hand_batched
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -152,7 +154,7 @@ class Trainer:
             optimizer.load_state_dict(self._optimizer_state)
         self.optimizer = optimizer
         step_fn = _joint_meta_gradient([learner for learner, _ in learners])  # what compiles
-        eager_fn = _joint_meta_gradient([learner for learner, _ in learners], hand_batched=True)
+        eager_fn = _joint_meta_gradient([learner for learner, _ in learners], self.hand_batched)
         data = seed_stream(cfg.seed, "data")
         validation_tasks = self._validation_tasks()
         batches: list[TaskBatch] = []
