@@ -1,20 +1,26 @@
 """``maml-studio bench``: meta-training speed and memory, regression and classification.
 
 Measures, in one run and one thread, meta-iterations per second of the real
-trainer (eager and compiled) for second- and first-order MAML on the paper's
-sine set-up, and of a plain per-task loop written here as the yardstick every
-MAML tutorial starts from; the trainer's rate on every 2-D classification
-family; the peak memory of one meta-step for 1, 5 and 10 inner steps; and the
-latency of the adaptation panel's computations (curves and decision maps).
+trainer for second- and first-order MAML on the paper's sine set-up: eager
+with the `torch.func` step (the reference), eager with the hand-batched step,
+compiled, and as a user without a C++ compiler meets it (a fresh process
+whose PATH holds no compiler and whose compile cache is empty); and of a
+plain per-task loop written here as the yardstick every MAML tutorial starts
+from; the trainer's rate on every 2-D classification family; the peak memory
+of one meta-step for 1, 5 and 10 inner steps; and the latency of the
+adaptation panel's computations (curves and decision maps).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -23,7 +29,7 @@ import torch
 from maml_studio import __version__
 from maml_studio.config import ExperimentConfig
 from maml_studio.experiment import Experiment, seed_stream
-from maml_studio.training import Finished, Progress, Trainer
+from maml_studio.training import CompileStatus, Finished, Progress, Trainer
 
 
 def paper_sine_config(first_order: bool = False, inner_steps: int = 1) -> ExperimentConfig:
@@ -67,14 +73,18 @@ def formula_vs_sine_rate(seconds: float, compile: bool, log: Callable[[str], Non
     return rates
 
 
-def trainer_rate(config: ExperimentConfig, seconds: float, log: Callable[[str], None]) -> dict:
+def trainer_rate(config: ExperimentConfig, seconds: float, log: Callable[[str], None],
+                 hand_batched: bool = True) -> dict:
     """Iterations per second of `Trainer.run` once warmed up (after compiling, if asked)."""
-    trainer = Trainer(config, progress_interval=0.25)
+    trainer = Trainer(config, progress_interval=0.25, hand_batched=hand_batched)
     rates: list[float] = []
     started = None
     compile_seconds = None
+    compile_status = None
     for event in trainer.run():
-        if isinstance(event, Progress):
+        if isinstance(event, CompileStatus):
+            compile_status = f"{event.status}: {event.message}"
+        elif isinstance(event, Progress):
             if started is None:
                 started = time.perf_counter()
             elif event.iterations_per_second > 0:
@@ -86,7 +96,25 @@ def trainer_rate(config: ExperimentConfig, seconds: float, log: Callable[[str], 
     if trainer.compile_seconds is not None:
         compile_seconds = trainer.compile_seconds
     return {"it_per_s": statistics.median(rates) if rates else 0.0,
-            "samples": len(rates), "compile_s": compile_seconds}
+            "samples": len(rates), "compile_s": compile_seconds, "compile_status": compile_status}
+
+
+def no_compiler_rate(first_order: bool, seconds: float) -> dict:
+    """`trainer_rate` with ``compile = "auto"`` as a user without a C++ compiler meets it.
+
+    A fresh process whose PATH holds no compiler (an empty folder; $CC and $CXX
+    unset) and whose compile cache (TORCHINDUCTOR_CACHE_DIR) is an empty folder.
+    """
+    with tempfile.TemporaryDirectory() as empty_path, tempfile.TemporaryDirectory() as cache:
+        env = {k: v for k, v in os.environ.items() if k not in ("CC", "CXX")}
+        env.update(PATH=empty_path, TORCHINDUCTOR_CACHE_DIR=cache)
+        code = ("import json; from maml_studio.bench import paper_sine_config, trainer_rate\n"
+                f"config = paper_sine_config({first_order})\n"
+                "config.training.compile = 'auto'\n"
+                f"print(json.dumps(trainer_rate(config, {seconds}, print)))")
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=600 + 10 * seconds, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def per_task_loop_rate(config: ExperimentConfig, seconds: float) -> float:
@@ -239,10 +267,15 @@ def run_bench(seconds: float = 3.0, compile: bool = True,
         row = {}
         log(f"{label}: plain per-task loop …")
         row["per_task_loop"] = per_task_loop_rate(paper_sine_config(first_order), seconds)
-        log(f"{label}: engine, eager …")
         eager = paper_sine_config(first_order)
         eager.training.compile = "off"
+        log(f"{label}: engine, eager torch.func step …")
+        row["engine_eager_torch_func"] = trainer_rate(eager, seconds, log, hand_batched=False)["it_per_s"]
+        log(f"{label}: engine, eager hand-batched step …")
         row["engine_eager"] = trainer_rate(eager, seconds, log)["it_per_s"]
+        log(f"{label}: engine, no C++ compiler (a fresh process) …")
+        result = no_compiler_rate(first_order, seconds)
+        row["no_compiler"], row["no_compiler_status"] = result["it_per_s"], result["compile_status"]
         if compile:
             log(f"{label}: engine, compiled (first compile can take ~30 s) …")
             compiled = paper_sine_config(first_order)
@@ -250,6 +283,9 @@ def run_bench(seconds: float = 3.0, compile: bool = True,
             result = trainer_rate(compiled, seconds, log)
             row["engine_compiled"] = result["it_per_s"]
             row["compile_seconds"] = result["compile_s"]
+            if row["engine_compiled"]:
+                for key in ("engine_eager_torch_func", "engine_eager", "no_compiler"):
+                    row[f"{key}_vs_compiled"] = row[key] / row["engine_compiled"]
         best = max(row.get("engine_compiled") or 0.0, row["engine_eager"])
         row["speedup_vs_loop"] = best / row["per_task_loop"] if row["per_task_loop"] else None
         report["speed"][label] = row
@@ -287,17 +323,22 @@ def run_bench(seconds: float = 3.0, compile: bool = True,
 def format_report(report: dict) -> str:
     lines = [f"MAML Studio {report['machine']['maml_studio']} bench, torch "
              f"{report['machine']['torch']}", report["setup"], ""]
-    lines.append(f"{'meta-iterations/s':<22}{'per-task loop':>15}{'engine eager':>15}"
-                 f"{'engine compiled':>17}{'speed-up':>10}")
+    columns = (("per_task_loop", "per-task loop"), ("engine_eager_torch_func", "eager torch.func"),
+               ("engine_eager", "eager hand-batched"), ("no_compiler", "no compiler"),
+               ("engine_compiled", "compiled"))
+    lines.append(f"{'meta-iterations/s':<14}" + "".join(f"{title:>20}" for _, title in columns)
+                 + f"{'speed-up':>10}")
     for label, row in report["speed"].items():
-        compiled = row.get("engine_compiled")
         speedup = row["speedup_vs_loop"]
-        lines.append(
-            f"{label.replace('_', '-'):<22}{row['per_task_loop']:>15.1f}{row['engine_eager']:>15.1f}"
-            f"{(f'{compiled:.1f}' if compiled else 'skipped'):>17}"
-            f"{(f'{speedup:.1f}x' if speedup else '-'):>10}")
+        lines.append(f"{label.replace('_', '-'):<14}" + "".join(
+            f"{(f'{row[key]:.1f}' if row.get(key) else 'skipped'):>20}" for key, _ in columns)
+            + f"{(f'{speedup:.1f}x' if speedup else '-'):>10}")
+        if row.get("engine_compiled"):
+            lines.append(f"{'  of compiled':<14}{'':>20}" + "".join(
+                f"{row[f'{key}_vs_compiled']:>20.0%}" for key, _ in columns[1:4]))
         if row.get("compile_seconds") is not None:
-            lines.append(f"{'':<22}(compile took {row['compile_seconds']:.1f} s)")
+            lines.append(f"{'':<14}(compile took {row['compile_seconds']:.1f} s)")
+        lines.append(f"{'':<14}(no compiler: {row['no_compiler_status']})")
     budget = report.get("paper_budget_70000_iterations_s")
     if budget:
         lines.append(f"\nthe paper's 70 000 iterations would take {budget:.0f} s "
