@@ -38,6 +38,7 @@ from maml_studio.gui.theme import (
     style_plot,
 )
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
+from maml_studio.gui.wheel_guard import install_wheel_guard
 from maml_studio.history import History, history_to_csv
 from maml_studio.resources import bundled_checkpoint, preset_names
 from maml_studio.session import SESSION_SUFFIX, load_session, save_session
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
     def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None) -> None:
         super().__init__()
         collect_on_gui_thread()
+        install_wheel_guard()
         self.setWindowTitle("MAML Studio")
         self.setAccessibleName("MAML Studio")
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
