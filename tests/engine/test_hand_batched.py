@@ -101,3 +101,13 @@ def test_without_a_compiler_training_does_not_try_to_compile(monkeypatch, tmp_pa
     assert [s.status for s in statuses] == ["off"]
     assert "no C++ compiler" in statuses[0].message
     assert any(isinstance(e, Progress) and e.iteration == 5 for e in events)
+
+
+@pytest.mark.parametrize("inner_steps", [1, 3])
+@pytest.mark.parametrize("name", ["metasgd", "anil"])
+def test_first_order_meta_sgd_and_anil_match_the_reference(name, inner_steps):
+    learner, state, batch = _setup(name, "sine", "tanh", inner_steps)
+    learner.config.first_order = True
+    grads, _ = _hand_batched(learner, state, batch)
+    expected, _ = reference_meta_gradient(learner, state, batch)
+    _assert_gradients_close(grads, expected, state)
