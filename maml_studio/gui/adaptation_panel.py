@@ -378,6 +378,22 @@ class AdaptationPanel(QWidget):
         self.request()
         return True
 
+    def clear_model(self, plane: bool = False) -> None:
+        """Forget the model and everything drawn for it: another experiment was loaded.
+
+        ``plane`` says which view the new experiment's family needs (2-D classification).
+        """
+        self._hidden_snapshot = None
+        self.model, self.experiment, self.result, self.task = None, None, None, None
+        self.plane_mode = plane
+        self.undo_stack.clear()
+        self.points = self._no_points()
+        self._show_points()
+        self._clear_curves()
+        self._apply_mode()
+        self.info.setText("")
+        self._say("No model yet: press Start to train one, or open a checkpoint.")
+
     def _fill_class_box(self, classes: int) -> None:
         if self.class_box.count() == classes:
             return

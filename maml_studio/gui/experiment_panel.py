@@ -11,6 +11,7 @@ from maml_studio.devices import device_availability
 from maml_studio.gui.fields import FieldEditor
 from maml_studio.gui.preview_plot import PreviewPlot
 from maml_studio.gui.task_editor import TaskEditor
+from maml_studio.gui.wheel_guard import guard_wheel_in
 from maml_studio.tasks import build_family
 
 GROUPS = {
@@ -23,6 +24,15 @@ GROUPS = {
                  "training.train_baseline", "training.seed", "training.device",
                  "training.validate_every", "training.validation_tasks", "training.compile",
                  "training.threads"],
+}
+
+
+NOT_APPLICABLE = {
+    ("fomaml", "first_order"): "First-order MAML always drops the second-order term.",
+    ("reptile", "first_order"): "Reptile has no second-order term: it moves the initialisation "
+                                "towards the adapted weights.",
+    ("reptile", "query_size"): "Reptile's update uses only the support points; query points "
+                               "would only measure the loss shown while training.",
 }
 
 
@@ -65,6 +75,7 @@ class ExperimentPanel(QWidget):
         self.editors["algorithm.name"].changed.connect(self._algorithm_changed)
         self.editors["training.seed"].changed.connect(self.refresh_preview)
         self.set_config(ExperimentConfig())
+        guard_wheel_in(self)
 
     def _disable_absent_devices(self) -> None:
         box = self.editors["training.device"].widget
@@ -79,14 +90,18 @@ class ExperimentPanel(QWidget):
                 item.setToolTip(reason)
 
     def _algorithm_changed(self) -> None:
-        """First-order MAML is MAML with the first-order switch on: show it so."""
-        first_order = self.editors["algorithm.first_order"]
-        is_fomaml = self.editors["algorithm.name"].value() == "fomaml"
-        if is_fomaml:
+        """Fields that do not apply to the chosen algorithm are disabled, and say why."""
+        name = self.editors["algorithm.name"].value()
+        first_order, query = self.editors["algorithm.first_order"], self.editors["algorithm.query_size"]
+        if name == "fomaml":  # first-order MAML is MAML with the switch on: show it so
             first_order.set_value(True)
-        first_order.widget.setEnabled(not is_fomaml)
+        first_order.widget.setEnabled(name not in ("fomaml", "reptile"))
+        first_order.widget.setToolTip(NOT_APPLICABLE.get((name, "first_order"), first_order.help))
+        query.widget.setEnabled(name != "reptile")
+        query.widget.setToolTip(NOT_APPLICABLE.get((name, "query_size"), query.help))
 
     def _task_changed(self) -> None:
+        guard_wheel_in(self)  # the family's range rows may be new
         self.refresh_preview()
         self.changed.emit()
 

@@ -92,6 +92,7 @@ class FieldEditor(QObject):
             widget.textChanged.connect(self.changed)
         else:
             raise TypeError(f"no editor for {key}")
+        self.help = meta["help"]
         widget.setToolTip(meta["help"])
         widget.setAccessibleName(self.label)
         widget.setAccessibleDescription(meta["help"])

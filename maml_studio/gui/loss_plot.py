@@ -155,6 +155,8 @@ class LossPlot(pg.PlotWidget):
     # -- data ------------------------------------------------------------------------------------
     def clear_history(self) -> None:
         self.train, self.baseline, self.validation = GrowingSeries(), GrowingSeries(), []
+        self.v_line.hide()  # a read-out of the earlier run
+        self.readout.hide()
         self._validation_dirty = True
         self.refresh()
 

@@ -27,6 +27,7 @@ from maml_studio.devices import resolve_device
 from maml_studio.gui.adaptation_panel import AdaptationPanel
 from maml_studio.gui.experiment_panel import ExperimentPanel
 from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
+from maml_studio.gui.help_menu import build_help_menu
 from maml_studio.gui.loss_plot import LossPlot
 from maml_studio.gui.plot_export import export_plot
 from maml_studio.gui.theme import (
@@ -38,7 +39,6 @@ from maml_studio.gui.theme import (
     style_plot,
 )
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
-from maml_studio.gui.wheel_guard import install_wheel_guard
 from maml_studio.history import History, history_to_csv
 from maml_studio.resources import bundled_checkpoint, preset_names
 from maml_studio.session import SESSION_SUFFIX, load_session, save_session
@@ -55,7 +55,6 @@ class MainWindow(QMainWindow):
     def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None) -> None:
         super().__init__()
         collect_on_gui_thread()
-        install_wheel_guard()
         self.setWindowTitle("MAML Studio")
         self.setAccessibleName("MAML Studio")
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
@@ -73,6 +72,7 @@ class MainWindow(QMainWindow):
             self.theme = "light"
         self._base_font = self.font()
         self._run_started = 0.0
+        self._state_before_presentation = Qt.WindowState.WindowNoState
 
         self.experiment_panel = ExperimentPanel()
         scroll = QScrollArea()
@@ -82,8 +82,10 @@ class MainWindow(QMainWindow):
         self.experiment_dock = QDockWidget("Experiment", self)
         self.experiment_dock.setObjectName("experiment-dock")
         self.experiment_dock.setWidget(scroll)
+        self.experiment_dock.setAccessibleName("Experiment panel")
         self.experiment_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
-                                         QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+                                         QDockWidget.DockWidgetFeature.DockWidgetFloatable |
+                                         QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.experiment_dock)
 
         self.loss_plot = LossPlot()
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self._update_controls()
         if load_bundled:
             self._load_bundled_model()
+            self.tabs.setCurrentWidget(self.adaptation)  # the demo comes first
         freeze_startup_objects()
 
     # -- construction ------------------------------------------------------------------------------
@@ -179,7 +182,13 @@ class MainWindow(QMainWindow):
             themes.addAction(action)
             view.addAction(action)
             self.theme_actions[theme] = action
-        view.addAction(self.experiment_dock.toggleViewAction())
+        panel_action = self.experiment_dock.toggleViewAction()
+        panel_action.setText("&Experiment panel")
+        panel_action.setShortcut(QKeySequence(Qt.Key.Key_F9))
+        panel_action.setToolTip("Show or hide the Experiment panel (F9)")
+        self.addAction(panel_action)
+        view.addAction(panel_action)
+        build_help_menu(self)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -256,11 +265,13 @@ class MainWindow(QMainWindow):
             self.controller.pause()
             self.status = "paused"
             self.state_label.setText("Paused. Press Space or Resume to continue.")
+            self.time_label.setText(f"{_duration(time.perf_counter() - self._run_started)} elapsed")
         self._update_controls()
 
     def stop_training(self) -> None:
         if self.controller.running:
             self.controller.stop()
+            self.status = "stopping"
             self.state_label.setText("Stopping after the current step…")
 
     def reset_training(self) -> None:
@@ -268,18 +279,34 @@ class MainWindow(QMainWindow):
             return
         if self.controller.running:
             self.controller.shutdown()
+        self._clear_run()
+        self.state_label.setText("Reset: the next Start begins a new run.")
+        self._update_controls()
+
+    def _clear_run(self) -> None:
+        """Forget the run's curves, read-outs, rate, time and compile state."""
         self.history = History()
         self.loss_plot.clear_history()
         self.resumable = False
         self.unsaved = False
         self.controller.optimizer_state = None
         self.status = "idle"
-        self.state_label.setText("Reset: the next Start begins a new run.")
-        self.iteration_label.setText("")
-        self.rate_label.setText("")
-        self.time_label.setText("")
+        for label in (self.iteration_label, self.rate_label, self.time_label, self.compile_label):
+            label.setText("")
         self.progress_bar.setValue(0)
+
+    def _start_new_experiment(self, config: ExperimentConfig, what: str) -> bool:
+        """Show a loaded preset or config with nothing of what came before; False if declined."""
+        if self.unsaved and not self.confirm_discard(what):
+            return False
+        self._clear_run()
+        self.model, self.run_config = None, None
+        family = build_family(config.task)
+        self.loss_plot.set_kind(family.kind)
+        self.adaptation.clear_model(plane=family.kind == "classification" and family.dim_in == 2)
+        self.experiment_panel.set_config(config)
         self._update_controls()
+        return True
 
     def _space_pressed(self) -> None:
         if self.controller.running:
@@ -292,7 +319,7 @@ class MainWindow(QMainWindow):
         self.history.baseline_loss.extend(update.baseline_losses)
         self.loss_plot.append(update.train_losses, update.baseline_losses)
         progress = update.progress
-        if progress is None:
+        if progress is None or self.status != "training":  # no ETA while paused or stopping
             return
         total = progress.total
         self.iteration_label.setText(f"{progress.iteration:,} / {total:,}")
@@ -321,6 +348,12 @@ class MainWindow(QMainWindow):
     def _on_finished(self, event: Finished) -> None:
         self.resumable = event.status in ("stopped",)
         self.status = event.status
+        total = (self.run_config or ExperimentConfig()).training.iterations
+        self.iteration_label.setText(f"{event.iteration:,} / {total:,}")  # agrees with the message
+        self.rate_label.setText("")
+        self.time_label.setText(f"{_duration(time.perf_counter() - self._run_started)} elapsed")
+        if self.compile_label.text() == "compiling…":
+            self.compile_label.setText("")
         texts = {
             "completed": event.message,
             "stopped": f"{event.message} Start continues the run; Reset begins a new one.",
@@ -377,6 +410,7 @@ class MainWindow(QMainWindow):
             self.state_label.setText(f"The bundled model could not be loaded: {exc}")
 
     def apply_model(self, checkpoint: Checkpoint, view: dict) -> None:
+        self._clear_run()
         self.model = checkpoint
         self.adaptation.set_model(checkpoint)
         self.history = checkpoint.history.copy()
@@ -423,16 +457,19 @@ class MainWindow(QMainWindow):
         except ConfigError as exc:
             self.show_error("Cannot open config", str(exc))
             return False
-        self.experiment_panel.set_config(config)
+        if not self._start_new_experiment(config, "Open a config"):
+            return False
         self.state_label.setText(f"Loaded config {Path(path).name}")
         self._remember(Path(path))
         return True
 
     def load_preset(self, name: str) -> bool:
         try:
-            self.experiment_panel.set_config(load_preset(name))
+            config = load_preset(name)
         except ConfigError as exc:
             self.show_error("Cannot load preset", str(exc))
+            return False
+        if not self._start_new_experiment(config, "Load a preset"):
             return False
         self.state_label.setText(f"Preset {name} loaded; press Start to train it.")
         return True
@@ -639,9 +676,11 @@ class MainWindow(QMainWindow):
         for plot in self.plots():
             style_plot(plot, self.theme, scale)
         if self.presentation:
+            if not self.isFullScreen():
+                self._state_before_presentation = self.windowState()
             self.showFullScreen()
-        else:
-            self.showNormal()
+        elif self.isFullScreen():
+            self.setWindowState(self._state_before_presentation)
 
     def _adaptation_status(self, text: str) -> None:
         if text:

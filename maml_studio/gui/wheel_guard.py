@@ -1,30 +1,26 @@
 """The mouse wheel scrolls the form; it edits a field only when that field has focus.
 
 Without this, turning the wheel over the Experiment panel changes whichever spin box
-or drop-down list passes under the pointer. Installed once on the application, it
-also covers fields that are created later (a family's range rows).
+or drop-down list passes under the pointer. The filter sits on the guarded fields
+only (an application-wide filter would run Python for every event of the app).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QWidget
+from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QComboBox, QWidget
 
-_GUARDED = (QAbstractSpinBox, QComboBox)
+_GUARDED_PROPERTY = "maml_wheel_guarded"
 
 
 class WheelGuard(QObject):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind == QEvent.Type.Polish and isinstance(watched, _GUARDED):
-            # A wheel turn must not give the field focus (Qt's default for spin boxes).
-            watched.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        elif kind == QEvent.Type.Wheel and isinstance(watched, _GUARDED) and not watched.hasFocus():
-            area = _scroll_area_of(watched)
-            if area is not None:  # scroll the form instead, as if the field were not there
-                QCoreApplication.sendEvent(area.verticalScrollBar(), event)
-            return True
-        return False
+        if event.type() != QEvent.Type.Wheel or watched.hasFocus():
+            return False
+        area = _scroll_area_of(watched)
+        if area is not None:  # scroll the form instead, as if the field were not there
+            QCoreApplication.sendEvent(area.verticalScrollBar(), event)
+        return True
 
 
 def _scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
@@ -34,13 +30,14 @@ def _scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
     return parent
 
 
-_guard: WheelGuard | None = None
-
-
-def install_wheel_guard() -> None:
-    """Once per application: unfocused fields ignore the wheel."""
-    global _guard
-    app = QApplication.instance()
-    if _guard is None and app is not None:
-        _guard = WheelGuard(app)
-        app.installEventFilter(_guard)
+def guard_wheel_in(root: QWidget) -> None:
+    """Guard every spin box and drop-down list under ``root`` (again after rows are added)."""
+    guard = root.findChild(WheelGuard)
+    if guard is None:
+        guard = WheelGuard(root)
+    for widget in [*root.findChildren(QAbstractSpinBox), *root.findChildren(QComboBox)]:
+        if widget.property(_GUARDED_PROPERTY):
+            continue
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a wheel turn must not give focus
+        widget.installEventFilter(guard)
+        widget.setProperty(_GUARDED_PROPERTY, True)

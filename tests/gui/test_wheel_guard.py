@@ -38,3 +38,17 @@ def test_the_wheel_edits_a_field_that_has_focus(window, qtbot):
     qtbot.waitUntil(iterations.hasFocus, timeout=2000)
     turn_wheel(iterations, 3)
     assert iterations.value() > before
+
+
+def test_fields_that_do_not_apply_to_the_algorithm_are_disabled_and_say_why(window):
+    panel = window.experiment_panel
+    first_order = panel.editors["algorithm.first_order"].widget
+    query = panel.editors["algorithm.query_size"].widget
+    panel.editors["algorithm.name"].set_value("reptile")
+    assert not first_order.isEnabled() and not query.isEnabled()
+    assert "Reptile" in first_order.toolTip() and "support points" in query.toolTip()
+    panel.editors["algorithm.name"].set_value("fomaml")
+    assert not first_order.isEnabled() and first_order.isChecked() and query.isEnabled()
+    panel.editors["algorithm.name"].set_value("maml")
+    assert first_order.isEnabled() and query.isEnabled()
+    assert "Reptile" not in first_order.toolTip()
