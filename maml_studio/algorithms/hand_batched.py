@@ -97,10 +97,24 @@ class _Algorithm:
             if keep:
                 records.append((p, saved, grads))
             layers = layers[:lowest] + [
-                (weight - rw * grads[i][0], bias - rb * grads[i][1])
+                (_step(weight, rw, grads[i][0]), _step(bias, rb, grads[i][1]))
                 for i, (weight, bias), (rw, rb) in zip(
                     self.adapted, layers[lowest:], rate, strict=True)]
         return layers, records, loss, rate
+
+
+def _step(value: torch.Tensor, rate: torch.Tensor | float, grad: torch.Tensor) -> torch.Tensor:
+    """``value − rate · grad`` in one dispatch."""
+    if isinstance(rate, torch.Tensor):
+        return torch.addcmul(value, rate, grad, value=-1.0)
+    return torch.add(value, grad, alpha=-rate)
+
+
+def _common_rate(rate: list[tuple]) -> float | None:
+    """The one step size every adapted parameter shares, if there is one (not Meta-SGD's)."""
+    values = {r for pair in rate for r in pair if not isinstance(r, torch.Tensor)}
+    return values.pop() if len(values) == 1 and len(rate) * 2 == sum(
+        not isinstance(r, torch.Tensor) for pair in rate for r in pair) else None
 
 
 class _MAML(_Algorithm):
@@ -109,28 +123,42 @@ class _MAML(_Algorithm):
     def __call__(self, state: Params, support_x, support_y, query_x, query_y):
         learner = self.learner
         second_order = not learner.first_order
+        learned = isinstance(learner, MetaSGD)
         layers, records, support_loss, rate = self._adapt(
-            state, support_x, support_y, learner.config.inner_steps, keep=True)
+            state, support_x, support_y, learner.config.inner_steps,
+            keep=second_order or learned)
         query_loss = self._loss(query_y)
         query = calc.forward(layers, self.activation, query_x)
         delta, _ = query_loss.gradient(query.output)
-        v = calc.backward(query, self.activation, delta)  # per task, every layer
-        learned = isinstance(learner, MetaSGD)
-        rate_grads = {i: None for i in self.adapted} if learned else {}
-        for p, saved, grads in reversed(records):
+        delta.mul_(1.0 / support_x.shape[0])  # the meta-loss is the mean over tasks
+        # v = ∂L/∂θ of each task (summed over tasks once nothing needs them apart)
+        summed = not (second_order or learned)
+        v = calc.backward(query, self.activation, delta, sum_tasks=summed)
+        rate_grads = {}
+        shared_rate = _common_rate(rate)
+        for step, (p, saved, grads) in reversed(list(enumerate(records))):
             if learned:
                 for i in self.adapted:
-                    step = (-grads[i][0] * v[i][0], -grads[i][1] * v[i][1])
-                    old = rate_grads[i]
-                    rate_grads[i] = step if old is None else (old[0] + step[0], old[1] + step[1])
+                    part = ((grads[i][0] * v[i][0]).sum(0), (grads[i][1] * v[i][1]).sum(0))
+                    old = rate_grads.get(i)
+                    rate_grads[i] = part if old is None else (old[0] + part[0], old[1] + part[1])
             if second_order:
-                direction = {i: (rw * v[i][0], rb * v[i][1])
-                             for i, (rw, rb) in zip(self.adapted, rate, strict=True)}
-                product = calc.hessian_times(p, self.activation, support_loss, saved, direction)
-                v = {i: (v[i][0] - product[i][0], v[i][1] - product[i][1]) for i in v}
-        result = {name: g.mean(0) for name, g in _named(v).items()}
+                if shared_rate is None:
+                    direction = {i: (rw * v[i][0], rb * v[i][1])
+                                 for i, (rw, rb) in zip(self.adapted, rate, strict=True)}
+                else:
+                    direction = {i: v[i] for i in self.adapted}
+                last = step == 0  # θ₀ is shared: only the sum over tasks is wanted
+                product = calc.hessian_times(p, self.activation, support_loss, saved, direction,
+                                             scale=shared_rate or 1.0, sum_tasks=last)
+                if last:
+                    v, summed = {i: (v[i][0].sum(0) - product[i][0], v[i][1].sum(0) - product[i][1])
+                                 for i in v}, True
+                else:
+                    v = {i: (v[i][0] - product[i][0], v[i][1] - product[i][1]) for i in v}
+        result = _named(v) if summed else {name: g.sum(0) for name, g in _named(v).items()}
         for name, g in _named(rate_grads).items():
-            result[RATE_PREFIX + name] = g.mean(0)
+            result[RATE_PREFIX + name] = -g
         return {name: result[name] for name in state}, query_loss.value(query.output).mean()
 
 
@@ -151,5 +179,6 @@ class _Pretrained(_Algorithm):
         loss = self._loss(torch.cat([support_y, query_y], dim=1))
         p = calc.forward(_layers(state, self.count), self.activation, x)
         delta, _ = loss.gradient(p.output)
-        grads = _named(calc.backward(p, self.activation, delta))
-        return {name: grads[name].mean(0) for name in state}, loss.value(p.output).mean()
+        delta.mul_(1.0 / x.shape[0])  # the loss is the mean over tasks
+        grads = _named(calc.backward(p, self.activation, delta, sum_tasks=True))
+        return {name: grads[name] for name in state}, loss.value(p.output).mean()

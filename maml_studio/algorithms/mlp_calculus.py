@@ -40,11 +40,19 @@ def second_derivative_times(activation: str, grad: torch.Tensor, h: torch.Tensor
     return _tanh_derivative_times(grad * direction * h, h).mul_(-2.0)  # tanh'' = −2·tanh·tanh'
 
 
-def _apply(h: torch.Tensor, layer: Layer) -> torch.Tensor:
+def _apply(h: torch.Tensor, layer: Layer, scale: float = 1.0) -> torch.Tensor:
+    """``scale · (h Wᵀ + b)``."""
     weight, bias = layer
-    if weight.dim() == 2:
+    if weight.dim() == 2 and scale == 1.0:
         return F.linear(h, weight, bias)
-    return torch.baddbmm(bias.unsqueeze(-2), h, weight.transpose(-1, -2))
+    return torch.baddbmm(bias.unsqueeze(-2), h, weight.transpose(-1, -2), beta=scale, alpha=scale)
+
+
+def _weight_gradient(delta: torch.Tensor, h: torch.Tensor, sum_tasks: bool) -> Layer:
+    """``(δᵀ h, Σ δ)`` over each task's points, or over all tasks' points at once."""
+    if sum_tasks:
+        return (torch.mm(delta.flatten(0, 1).t(), h.flatten(0, 1)), delta.sum(dim=(0, 1)))
+    return torch.bmm(delta.transpose(-1, -2), h), delta.sum(-2)
 
 
 def _times_weight(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -79,17 +87,18 @@ def forward(layers: list[Layer], activation: str, x: torch.Tensor,
     return Pass(layers, h, out)
 
 
-def backward(p: Pass, activation: str, delta_out: torch.Tensor, stop: int = 0
-             ) -> dict[int, Layer]:
+def backward(p: Pass, activation: str, delta_out: torch.Tensor, stop: int = 0,
+             sum_tasks: bool = False) -> dict[int, Layer]:
     """Per-task gradients ``(dW [T, out, in], db [T, out])`` of layers ``stop`` … L-1.
 
-    Keeps ``delta`` of those layers in ``p`` for the Hessian-vector products.
+    With ``sum_tasks``, their sums over tasks. Keeps ``delta`` of those layers
+    in ``p`` for the Hessian-vector products.
     """
     grads = {}
     delta = delta_out
     for i in range(len(p.layers) - 1, stop - 1, -1):
         p.delta[i] = delta
-        grads[i] = (torch.bmm(delta.transpose(-1, -2), p.h[i]), delta.sum(-2))
+        grads[i] = _weight_gradient(delta, p.h[i], sum_tasks)
         if i > stop:
             p.back[i - 1] = _times_weight(delta, p.layers[i][0])
             delta = derivative_times(activation, p.back[i - 1], p.h[i])
@@ -97,12 +106,13 @@ def backward(p: Pass, activation: str, delta_out: torch.Tensor, stop: int = 0
 
 
 def hessian_times(p: Pass, activation: str, loss, saved: torch.Tensor,
-                  direction: dict[int, Layer]) -> dict[int, Layer]:
-    """Per-task ``H u`` for the support loss of pass ``p`` (after `backward`).
+                  direction: dict[int, Layer], scale: float = 1.0, sum_tasks: bool = False
+                  ) -> dict[int, Layer]:
+    """Per-task ``H (scale · u)`` for the support loss of pass ``p`` (after `backward`).
 
     ``direction`` holds ``u`` for some layers ``[T, …]`` (the others are zero);
-    the product covers every layer. ``backward`` must have gone down to the
-    lowest layer of ``direction``.
+    the product covers every layer, summed over tasks with ``sum_tasks``.
+    ``backward`` must have gone down to the lowest layer of ``direction``.
     """
     layers, h, last = p.layers, p.h, len(p.layers) - 1
     lowest = min(direction)
@@ -114,7 +124,7 @@ def hessian_times(p: Pass, activation: str, loss, saved: torch.Tensor,
         if r_h[i] is not None:
             tangent = _times_weight(r_h[i], layers[i][0].transpose(-1, -2))
         if i in direction:
-            u = _apply(h[i], direction[i])
+            u = _apply(h[i], direction[i], scale)
             tangent = u if tangent is None else tangent + u
         r_z[i] = tangent
         if i < last:
@@ -123,15 +133,15 @@ def hessian_times(p: Pass, activation: str, loss, saved: torch.Tensor,
     r_delta = loss.hessian_times(saved, r_z[last])
     products = {}
     for i in range(last, -1, -1):
-        d_weight = torch.bmm(r_delta.transpose(-1, -2), h[i])
+        d_weight, d_bias = _weight_gradient(r_delta, h[i], sum_tasks)
         if i > lowest and r_h[i] is not None:
-            d_weight = torch.baddbmm(d_weight, p.delta[i].transpose(-1, -2), r_h[i])
-        products[i] = (d_weight, r_delta.sum(-2))
+            d_weight = d_weight + _weight_gradient(p.delta[i], r_h[i], sum_tasks)[0]
+        products[i] = (d_weight, d_bias)
         if i == 0:
             break
         back = _times_weight(r_delta, layers[i][0])
         if i in direction:
-            back = torch.baddbmm(back, p.delta[i], direction[i][0])
+            back = torch.baddbmm(back, p.delta[i], direction[i][0], alpha=scale)
         r_delta = derivative_times(activation, back, h[i])
         if i - 1 >= lowest:
             curvature = second_derivative_times(activation, p.back[i - 1], h[i], r_z[i - 1])
