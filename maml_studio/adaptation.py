@@ -48,7 +48,7 @@ def adapt_and_predict(
             diverged_at = step
         if every_step:
             predictions.append(prediction)
-        elif diverged_at is None:
+        elif diverged_at is None or not predictions:  # non-finite from the start: keep step 0
             predictions = [prediction]
         else:
             break

@@ -45,10 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # every expected failure type carries a user-facing message
         from maml_studio.checkpoint import CheckpointError
         from maml_studio.config import ConfigError
+        from maml_studio.inputs import one_line
         from maml_studio.pointsets import PointFileError
 
         if isinstance(exc, UsageError | ConfigError | CheckpointError | PointFileError | OSError):
-            print(f"maml-studio {args.command}: error: {exc}", file=sys.stderr)
+            print(f"maml-studio {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+            return EXIT_ERROR
+        if isinstance(exc, MemoryError):
+            print(f"maml-studio {args.command}: error: out of memory; use fewer tasks or points",
+                  file=sys.stderr)
             return EXIT_ERROR
         raise
 
@@ -79,7 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="override training.seed")
     train.add_argument("--device", help="override training.device (auto, cpu, cuda, mps)")
     train.add_argument("--compile", choices=("auto", "off", "wait"), help="override training.compile")
-    train.add_argument("--out", type=Path, required=True, help="checkpoint file to write")
+    train.add_argument("--out", type=Path, required=True,
+                       help="checkpoint file to write (an existing one is kept unless --overwrite)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing --out when the run completes (an interrupted or "
+                            "failed run is written beside it instead)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_run_train)
 
@@ -164,10 +173,12 @@ def _run_gui(args) -> int:
 # -- train ----------------------------------------------------------------------------------------
 def _run_train(args) -> int:
     from maml_studio.checkpoint import Checkpoint, save_checkpoint
+    from maml_studio.memory import check_memory
     from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
 
     config = _load_config(args)
-    _check_writable(args.out)  # before training, so a long run is never lost to a bad path
+    _check_writable(args.out, args.overwrite)  # before training: a run is never lost to a bad path
+    check_memory(config)  # before anything is allocated
     trainer = Trainer(config)
     bar = None
     if not args.quiet:
@@ -176,16 +187,18 @@ def _run_train(args) -> int:
         bar = tqdm(total=config.training.iterations, unit="it", dynamic_ncols=True,
                    file=sys.stderr, smoothing=0.1)
     interrupted = 0
+    received: list[int] = []
 
     def on_interrupt(signum, frame):
         nonlocal interrupted
         interrupted += 1
+        received.append(signum)
         if interrupted > 1:
             raise KeyboardInterrupt
         trainer.stop()
         _say(bar, "stopping after this step and saving (Ctrl-C again to quit without saving)")
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {sig: signal.signal(sig, on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     finished = None
     postfix: dict[str, str] = {}
     try:
@@ -205,21 +218,47 @@ def _run_train(args) -> int:
             elif isinstance(event, Finished):
                 finished = event
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if bar is not None:
             bar.close()
     snapshot = trainer.snapshot()
-    save_checkpoint(Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history),
-                    args.out)
-    print(f"{finished.message}\nwrote {args.out}", file=sys.stderr)
+    out = args.out
+    if finished.status != "completed" and out.exists():
+        out = _beside(out, finished.iteration)  # a partial run never replaces a file
+    save_checkpoint(Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history), out)
+    for line in finished.message.splitlines():
+        print(line, file=sys.stderr)
+    if out != args.out:
+        print(f"kept the existing {args.out}; wrote the partial run "
+              f"({finished.iteration:,} iterations) to {out}", file=sys.stderr)
+    else:
+        done = "" if finished.status == "completed" else \
+            f" (a partial run: {finished.iteration:,} iterations)"
+        print(f"wrote {out}{done}", file=sys.stderr)
     if finished.status == "diverged":
         return 1
-    return EXIT_INTERRUPTED if finished.status == "stopped" else 0
+    if finished.status == "stopped":
+        return 128 + received[0] if received else EXIT_INTERRUPTED
+    return 0
 
 
-def _check_writable(path: Path) -> None:
+def _beside(path: Path, iteration: int) -> Path:
+    """A free file name next to ``path`` for a partial run: NAME.partial-ITERATION[-N].SUFFIX."""
+    for number in range(1000):
+        extra = f"-{number}" if number else ""
+        candidate = path.with_name(f"{path.stem}.partial-{iteration}{extra}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise UsageError(f"--out {path}: no free name beside it for the partial run")
+
+
+def _check_writable(path: Path, overwrite: bool = False) -> None:
     if path.is_dir():
         raise UsageError(f"--out {path} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise UsageError(f"--out {path} exists; give another name, or --overwrite to replace it "
+                         f"when the run completes")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"--out {path}: the folder {folder} does not exist")
@@ -304,6 +343,7 @@ def _run_adapt(args) -> int:
 
     from maml_studio.adaptation import adapt_and_predict
     from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.memory import tasks_per_chunk
     from maml_studio.pointsets import read_points, write_predictions
 
     if args.steps < 0 or args.steps > 100000:
@@ -336,15 +376,24 @@ def _run_adapt(args) -> int:
         query_x = family.plane(50).expand(support.x.shape[0], -1, -1)  # 50×50 over the x range
     else:
         raise UsageError(f"the '{family.name}' family has {family.dim_in}-D inputs: give --query")
-    result = adapt_and_predict(learner, state, support.x, support.y, query_x, args.steps,
-                               lr=args.lr, every_step=False)
-    if result.diverged_at is not None:
-        raise UsageError(f"adaptation diverged at step {result.diverged_at} "
-                         f"(the inner step size is too large); try a smaller --lr")
     as_npz = args.out.suffix.lower() == ".npz"
     if not as_npz and support.x.shape[0] > 1:
         raise UsageError(f"{support.x.shape[0]} tasks need an .npz --out (a CSV holds one task)")
-    output = result.predictions[-1].to(torch.float32)
+    # Tasks in chunks, so memory does not grow with their number.
+    chunk = tasks_per_chunk(checkpoint.config, support.x.shape[1] + query_x.shape[1])
+    outputs = []
+    for start in range(0, support.x.shape[0], chunk):
+        part = slice(start, start + chunk)
+        result = adapt_and_predict(learner, state, support.x[part], support.y[part], query_x[part],
+                                   args.steps, lr=args.lr, every_step=False)
+        if result.diverged_at == 0:
+            raise UsageError("the model's predictions are NaN or infinite before any step: "
+                             "inputs this far outside the training range are out of its reach")
+        if result.diverged_at is not None:
+            raise UsageError(f"adaptation diverged at step {result.diverged_at} "
+                             f"(the inner step size is too large); try a smaller --lr")
+        outputs.append(result.predictions[-1].to(torch.float32))
+    output = torch.cat(outputs)
     if classes is None:
         write_predictions(args.out, query_x, output, as_npz)
     else:

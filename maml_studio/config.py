@@ -17,6 +17,8 @@ from typing import Any
 
 import tomli_w
 
+from maml_studio.inputs import DocumentError, check_depth, file_problem, parse_json, parse_toml, shown
+
 ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd", "anil")
 ACTIVATIONS = ("relu", "tanh")
 OPTIMIZERS = ("adam", "sgd")
@@ -24,6 +26,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "off", "wait")
 LR_DECAYS = ("none", "linear")
 TEXT_FIELDS = ("task.formula", "task.path")  # --set takes these verbatim unless quoted
+MAX_CONFIG_BYTES = 1_000_000  # a config is a few hundred bytes; a larger file is not one
 
 
 class ConfigError(ValueError):
@@ -190,10 +193,10 @@ class ExperimentConfig:
         for section, values in data.items():
             if section not in SECTIONS:
                 raise ConfigError(
-                    f"unknown section '{section}' (allowed: {', '.join(SECTIONS)})"
+                    f"unknown section {shown(section)} (allowed: {', '.join(SECTIONS)})"
                 )
             if not isinstance(values, dict):
-                raise ConfigError(f"'{section}' must be a table of fields")
+                raise ConfigError(f"{shown(section)} must be a table of fields")
             for key, value in values.items():
                 config.set(f"{section}.{key}", value)
         config.check()
@@ -214,13 +217,13 @@ class ExperimentConfig:
         section, _, name = dotted_key.partition(".")
         if section not in SECTIONS or not name:
             raise ConfigError(
-                f"unknown field '{dotted_key}' (fields are section.name, sections: "
+                f"unknown field {shown(dotted_key)} (fields are section.name, sections: "
                 f"{', '.join(SECTIONS)})"
             )
         known = {f.name: f for f in fields(SECTIONS[section])}
         if name not in known:
             raise ConfigError(
-                f"unknown field '{dotted_key}' (allowed in [{section}]: {', '.join(known)})"
+                f"unknown field {shown(dotted_key)} (allowed in [{section}]: {', '.join(known)})"
             )
         setattr(getattr(self, section), name, validate_value(dotted_key, known[name], value))
 
@@ -228,14 +231,21 @@ class ExperimentConfig:
         """Apply a command-line ``section.field=value``; the value is read as TOML."""
         key, sep, text = assignment.partition("=")
         if not sep:
-            raise ConfigError(f"--set expects section.field=value, got '{assignment}'")
+            raise ConfigError(f"--set expects section.field=value, got {shown(assignment)}")
         key = key.strip()
         try:
             value = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = text.strip()  # a bare word such as reptile or cpu
+        except (RecursionError, ValueError):
+            raise ConfigError(f"{shown(key)}: the value is nested too deeply or has a number of "
+                              f"more than 4300 digits") from None
         if key in TEXT_FIELDS and not isinstance(value, str):
             value = text.strip()  # a formula such as 2 * x reads as itself, not as TOML
+        try:
+            check_depth(value)
+        except DocumentError as exc:
+            raise ConfigError(f"{shown(key)}: {exc}") from None
         self.set(key, value)
 
     def check(self) -> None:
@@ -270,44 +280,44 @@ def validate_value(key: str, f: Any, value: Any) -> Any:
     if kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-        raise ConfigError(f"{key}: expected {_kind_name(kind)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {_kind_name(kind)}, got {shown(value)}")
     if kind is float and not math.isfinite(value):
-        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+        raise ConfigError(f"{key}: must be a finite number, got {shown(value)}")
     if meta["choices"] and value not in meta["choices"]:
-        raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}; got '{value}'")
+        raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}; got {shown(value)}")
     low, high = meta["minimum"], meta["maximum"]
     if kind in (int, float):
         too_low = low is not None and (value <= low if meta["exclusive_minimum"] else value < low)
         if too_low or (high is not None and value > high):
             lower = f"> {low}" if meta["exclusive_minimum"] else f">= {low}"
-            raise ConfigError(f"{key}: must be {lower} and <= {high}; got {value}")
+            raise ConfigError(f"{key}: must be {lower} and <= {high}; got {shown(value)}")
     return _validate_structured(key, value)
 
 
 def _validate_structured(key: str, value: Any) -> Any:
     if key == "model.hidden":
         if not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"{key}: expected a non-empty list of layer sizes, got {value!r}")
+            raise ConfigError(f"{key}: expected a non-empty list of layer sizes, got {shown(value)}")
         if not all(1 <= v <= 4096 for v in value) or len(value) > 16:
-            raise ConfigError(f"{key}: up to 16 layers of 1 to 4096 units each; got {value!r}")
+            raise ConfigError(f"{key}: up to 16 layers of 1 to 4096 units each; got {shown(value)}")
     elif key == "task.x_range":
         if value and (len(value) != 2 or not _numbers(value) or not value[0] < value[1]):
-            raise ConfigError(f"{key}: expected [low, high] with low < high, got {value!r}")
+            raise ConfigError(f"{key}: expected [low, high] with low < high, got {shown(value)}")
         value = [float(v) for v in value]
     elif key == "task.ranges":
         for name, bounds in value.items():
             if not isinstance(bounds, list) or len(bounds) != 2 or not _numbers(bounds):
-                raise ConfigError(f"{key}.{name}: expected [low, high], got {bounds!r}")
+                raise ConfigError(f"{key}.{shown(name)}: expected [low, high], got {shown(bounds)}")
             if bounds[0] > bounds[1]:
-                raise ConfigError(f"{key}.{name}: low must not exceed high, got {bounds!r}")
+                raise ConfigError(f"{key}.{shown(name)}: low must not exceed high, got {shown(bounds)}")
         value = {name: [float(b) for b in bounds] for name, bounds in value.items()}
     elif key == "task.class_balance":
         if not _numbers(value) or any(v < 0 for v in value) or (value and sum(value) <= 0):
             raise ConfigError(f"{key}: expected non-negative shares with a positive sum, "
-                              f"e.g. [3, 1]; got {value!r}")
+                              f"e.g. [3, 1]; got {shown(value)}")
         value = [float(v) for v in value]
     elif key == "task.members" and not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key}: expected a list of family names, got {value!r}")
+        raise ConfigError(f"{key}: expected a list of family names, got {shown(value)}")
     return value
 
 
@@ -327,17 +337,20 @@ def load_config(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if path.suffix.lower() not in (".toml", ".json"):
         raise ConfigError(f"{path}: a config is a .toml or .json file")
+    problem = file_problem(path)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a config "
+                          f"(at most {MAX_CONFIG_BYTES:,})")
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}")\
-            from None
+        data = parse_json(text) if path.suffix.lower() == ".json" else parse_toml(text)
+    except DocumentError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     try:
         return ExperimentConfig.from_dict(data)
     except ConfigError as exc:

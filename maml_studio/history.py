@@ -56,7 +56,7 @@ class History:
                              f"got {list(validation.shape)}")
         if not (torch.isfinite(train).all() and torch.isfinite(baseline).all()):
             raise ValueError("a loss curve holds NaN or infinite values")
-        if validation.numel() and not torch.isfinite(validation.nan_to_num(0.0)).all():
+        if torch.isinf(validation).any():
             raise ValueError("a validation holds infinite values")
         iterations = validation[:, 0].double() if validation.numel() else empty
         if not (torch.isfinite(iterations).all() and (iterations == iterations.round()).all()

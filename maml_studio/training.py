@@ -23,6 +23,7 @@ from maml_studio.config import ExperimentConfig
 from maml_studio.devices import resolve_device, training_threads
 from maml_studio.experiment import Experiment, seed_stream
 from maml_studio.history import History
+from maml_studio.memory import tasks_per_chunk
 from maml_studio.model import Params
 from maml_studio.tasks import TaskBatch
 
@@ -218,7 +219,13 @@ class Trainer:
                 self.history.baseline_loss.append(losses[1])
 
             if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-                yield self._validate(iteration, validation_tasks)
+                validation = self._validate(iteration, validation_tasks)
+                if validation is None:  # stopped inside the validation
+                    break
+                yield validation
+                if not math.isfinite(validation.after):
+                    yield self._diverged_adaptation(iteration)
+                    return
             now = time.perf_counter()
             if now - last_report >= self.progress_interval or iteration == cfg.iterations:
                 if now > report_time:
@@ -284,23 +291,45 @@ class Trainer:
             optimizer.step()
         return [row[0] for row in values]
 
-    def _validate(self, iteration: int, tasks: TaskBatch) -> Validation:
+    def _validate(self, iteration: int, tasks: TaskBatch) -> Validation | None:
+        """Scores before and after adapting, in chunks of tasks; None if stopped meanwhile.
+
+        Memory stays that of one chunk however many tasks there are: each chunk
+        keeps only its first and last parameters, and stop is checked between steps.
+        """
         steps = self.config.algorithm.test_inner_steps
         exp = self.experiment
+        chunk = tasks_per_chunk(self.config, tasks.support_x.shape[1] + tasks.query_x.shape[1])
 
-        def before_after(learner, state) -> list[float | None]:
+        def before_after(learner, state) -> list[float | None] | None:
             """Query loss before and after adapting, then accuracy before and after."""
-            trajectory = learner.adapt(state, tasks.support_x, tasks.support_y, steps)
-            scores = [exp.query_scores(learner, trajectory[i], tasks.query_x, tasks.query_y)
-                      for i in (0, -1)]
-            return [score[0].mean().item() for score in scores] + \
-                [None if score[1] is None else score[1].mean().item() for score in scores]
+            sums = [0.0, 0.0, 0.0, 0.0]
+            classification = False
+            for part in tasks.split(chunk):
+                first = last = None
+                for params in learner.adapt_steps(state, part.support_x, part.support_y, steps):
+                    if self._stop.is_set():
+                        return None
+                    first = params if first is None else first
+                    last = params
+                for index, params in enumerate((first, last)):
+                    loss, accuracy = exp.query_scores(learner, params, part.query_x, part.query_y)
+                    sums[index] += float(loss.double().sum())
+                    if accuracy is not None:
+                        classification = True
+                        sums[2 + index] += float(accuracy.double().sum())
+            count = tasks.support_x.shape[0]
+            return [sums[0] / count, sums[1] / count] + \
+                ([sums[2] / count, sums[3] / count] if classification else [None, None])
 
         with self._lock:
             state = _detached(self.state)
             baseline = None if self.baseline_state is None else _detached(self.baseline_state)
-        before, after, acc_before, acc_after = before_after(exp.learner, state)
+        scores = before_after(exp.learner, state)
         base = [None] * 4 if baseline is None else before_after(exp.baseline, baseline)
+        if scores is None or base is None:
+            return None
+        before, after, acc_before, acc_after = scores
         event = Validation(iteration, before, after, base[0], base[1],
                            acc_before, acc_after, base[2], base[3])
         self.history.validation.append(event.history_row())
@@ -313,6 +342,16 @@ class Trainer:
                                  f"(compiled in {compiler.seconds:.1f} s)")
         return CompileStatus("failed", f"compilation unavailable, training continues eagerly "
                              f"({compiler.error})")
+
+    def _diverged_adaptation(self, iteration: int) -> Finished:
+        alg = self.config.algorithm
+        return Finished(
+            "diverged", iteration,
+            f"Training stopped at iteration {iteration:,}: adapting to the validation tasks gives "
+            f"NaN or infinite losses after {alg.test_inner_steps} steps. The inner learning rate "
+            f"{alg.inner_lr:g} is probably too high (algorithm.inner_lr); lower it and start again. "
+            f"The parameters of iteration {iteration:,}, the last finite ones, are kept and can be "
+            f"saved.")
 
     def _diverged(self, iteration: int) -> Finished:
         alg, cfg = self.config.algorithm, self.config.training
