@@ -48,8 +48,10 @@ from maml_studio.gui.adaptation_worker import (
 )
 from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, class_name
 from maml_studio.pointsets import read_points
+from maml_studio.view_state import AdaptationView, check_view
 
 MAX_STEPS = 100
+LR_BOUNDS = (1e-6, 10.0)  # the step-size box's range
 QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on demand
 GRID_POINTS = 300
 PICK_RADIUS_PX = 10
@@ -215,7 +217,7 @@ class AdaptationPanel(QWidget):
         controls.addWidget(self.step_label)
         controls.addWidget(self.play_button)
         controls.addWidget(QLabel("α"))
-        self.lr_box = pg.SpinBox(value=0.01, bounds=(1e-6, 10.0), dec=True, step=0.5,
+        self.lr_box = pg.SpinBox(value=0.01, bounds=LR_BOUNDS, dec=True, step=0.5,
                                  minStep=1e-6, decimals=4, compactHeight=False)
         self.lr_box.setAccessibleName("Adaptation learning rate")
         self.lr_box.setToolTip("Inner learning rate used to adapt (Meta-SGD scales its learned "
@@ -823,37 +825,39 @@ class AdaptationPanel(QWidget):
                 "class": self.current_class,
                 "shown": {name: box.isChecked() for name, box in self.toggles.items()}}
 
+    def check_view(self, state: dict, experiment: Experiment | None = None) -> AdaptationView:
+        """A session's view checked whole for ``experiment`` (default: the shown one)."""
+        return check_view(state, experiment or self.experiment, max_steps=MAX_STEPS,
+                          max_shots=self.shots.maximum(), lr_bounds=LR_BOUNDS)
+
     def restore_view(self, state: dict) -> bool:
-        """Show a session's points and settings; a state that does not fit the model is ignored."""
+        """Show a session's points and settings; a state that does not fit the model is ignored.
+
+        The state is checked whole first: one that is refused changes nothing.
+        """
         if self.experiment is None:
             return False
         try:
-            width = 3 if self.plane_mode else 2
-            points = np.asarray(state.get("points", []), dtype=float).reshape(-1, width)
-            if self.plane_mode and len(points) and (
-                    points[:, 2].min() < 0 or points[:, 2].max() >= self.experiment.family.num_classes):
-                raise ValueError("class labels out of range")
-            task = None
-            if state.get("task"):
-                saved = state["task"]
-                params = torch.tensor(saved["params"], dtype=torch.float32)
-                if params.shape != (self.experiment.family.num_params,):
-                    raise ValueError("task parameters of another family")
-                query = [np.asarray(saved[k], dtype=float) if k in saved else None
-                         for k in ("query_x", "query_y")]
-                task = SampledTask(params, str(saved["description"]), *query)
-            for name, shown in dict(state.get("shown", {})).items():
-                if name in self.toggles:
-                    self.toggles[name].setChecked(bool(shown))
-            self.shots.setValue(int(state.get("shots", self.shots.value())))
-            self.lr_box.setValue(float(state.get("lr", self.lr_box.value())))
-            self.select_class(int(state.get("class", 0)))
-            self.slider.setValue(int(state.get("step", self.step)))
-        except (TypeError, ValueError, KeyError) as exc:
+            view = self.check_view(state)
+        except ValueError as exc:
             self._say(f"The session's adaptation points could not be restored ({exc}).")
             return False
+        task = None
+        if view.task_params is not None:
+            task = SampledTask(torch.tensor(view.task_params, dtype=torch.float32),
+                               view.task_description, view.query_x, view.query_y)
+        for name, shown in view.shown.items():
+            if name in self.toggles:
+                self.toggles[name].setChecked(shown)
+        if view.shots is not None:
+            self.shots.setValue(view.shots)
+        if view.lr is not None:
+            self.lr_box.setValue(view.lr)
+        self.select_class(view.chosen_class)
+        if view.step is not None:
+            self.slider.setValue(view.step)
         self.undo_stack.clear()
-        self.restore((points, task))
+        self.restore((view.points, task))
         return True
 
     # -- play ----------------------------------------------------------------------------------------

@@ -442,6 +442,7 @@ class MainWindow(QMainWindow):
             return False
         try:
             checkpoint, view = load_session(path)
+            self._check_view(path, checkpoint, view)  # whole, before anything is applied
         except CheckpointError as exc:
             self.show_error("Cannot open file", str(exc))
             return False
@@ -450,6 +451,23 @@ class MainWindow(QMainWindow):
         self.state_label.setText(f"Opened {path.name}")
         self._remember(path)
         return True
+
+    def _check_view(self, path: Path, checkpoint: Checkpoint, view: dict) -> None:
+        """Refuse a session whose stored view state the window could not apply whole."""
+        if "log_scale" in view and not isinstance(view["log_scale"], bool):
+            raise CheckpointError(f"{path}: its view state is corrupt (log_scale is not true or false)")
+        adaptation = view.get("adaptation")
+        if adaptation is None:
+            return
+        family = build_family(checkpoint.config.task)
+        drawable = (family.kind == "classification" and family.dim_in == 2) or \
+            (family.kind != "classification" and family.dim_in == 1 and family.dim_out == 1)
+        if not drawable:
+            return  # the panel does not show this family, nor its view
+        try:
+            self.adaptation.check_view(adaptation, checkpoint.experiment())
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: its adaptation view is unusable ({exc})") from None
 
     def load_config_file(self, path: str | Path) -> bool:
         try:

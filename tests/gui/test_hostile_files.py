@@ -1,0 +1,109 @@
+"""Hostile files opened in the window: refused whole, the window as it was before."""
+
+import json
+
+import numpy as np
+import pytest
+import safetensors
+import safetensors.torch
+import torch
+
+from maml_studio.checkpoint import load_checkpoint
+from maml_studio.resources import bundled_checkpoint
+from maml_studio.session import save_session
+
+SINE = bundled_checkpoint("sine-finn2017")
+
+
+def window_state(win) -> dict:
+    panel = win.adaptation
+    return {"config": win.experiment_panel.config().to_dict(),
+            "points": panel.points.copy(), "step": panel.step, "shots": panel.shots.value(),
+            "lr": float(panel.lr_box.value()), "train": list(win.history.train_loss),
+            "model": win.model}
+
+
+def assert_unchanged(win, before: dict) -> None:
+    after = window_state(win)
+    assert after["config"] == before["config"]
+    np.testing.assert_array_equal(after["points"], before["points"])
+    assert (after["step"], after["shots"], after["lr"]) == (before["step"], before["shots"], before["lr"])
+    assert after["train"] == before["train"] and after["model"] is before["model"]
+
+
+def rewritten(tmp_path, name, **metadata):
+    with safetensors.safe_open(str(SINE), framework="pt") as handle:
+        stored = {**handle.metadata(), **metadata}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    path = tmp_path / name
+    path.write_bytes(safetensors.torch.save(tensors, metadata=stored))
+    return path
+
+
+def session_with_view(tmp_path, name, adaptation) -> object:
+    path = tmp_path / name
+    save_session(path, load_checkpoint(SINE), {"log_scale": False, "adaptation": adaptation})
+    return path
+
+
+GOOD_POINTS = [[-2.0, 1.0], [0.5, -0.3]]
+
+
+@pytest.mark.parametrize("adaptation, problem", [
+    ({"points": GOOD_POINTS, "step": 1e300}, "step"),
+    ({"points": GOOD_POINTS, "shots": 10**30}, "shots"),
+    ({"points": GOOD_POINTS, "lr": float("inf")}, "lr"),
+    ({"points": [[float("nan"), 1.0]]}, "NaN"),
+    ({"points": [[1.0, 2.0, 3.0]]}, "shape"),
+    ({"points": GOOD_POINTS, "task": {"params": [1.0, 2.0], "description": "x",
+                                      "query_x": [[1.0, 2.0, 3.0]], "query_y": [1.0]}}, "shape"),
+    ({"points": GOOD_POINTS, "shown": {"maml": "yes"}}, "shown"),
+])
+def test_13_hostile_session_views_are_refused_whole(window, tmp_path, adaptation, problem):
+    before = window_state(window)
+    path = session_with_view(tmp_path, "hostile.mamlsession", adaptation)
+    assert not window.open_file(path)
+    assert window.message_box is not None and problem in window.message_box.text()
+    assert "adaptation view is unusable" in window.message_box.text()
+    assert_unchanged(window, before)
+
+
+def test_13_a_good_session_view_is_applied(window, tmp_path):
+    path = session_with_view(tmp_path, "good.mamlsession",
+                             {"points": GOOD_POINTS, "step": 3, "shots": 7, "lr": 0.02})
+    assert window.open_file(path)
+    np.testing.assert_allclose(window.adaptation.points, GOOD_POINTS)
+    assert (window.adaptation.step, window.adaptation.shots.value()) == (3, 7)
+
+
+def test_13_history_with_nan_iterations_is_refused_and_saving_still_works(window, tmp_path):
+    rows = torch.tensor([[float("nan"), 1.0, 0.5, 1.0, 0.5]], dtype=torch.float64)
+    with safetensors.safe_open(str(SINE), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        metadata = handle.metadata()
+    tensors["history.validation"] = rows
+    path = tmp_path / "nan-history.safetensors"
+    path.write_bytes(safetensors.torch.save(tensors, metadata=metadata))
+    before = window_state(window)
+    assert not window.open_file(path)
+    assert "loss history is unusable" in window.message_box.text()
+    assert_unchanged(window, before)
+    assert window.save_session_file(tmp_path / "after.mamlsession")
+    assert window.save_checkpoint_file(tmp_path / "after.safetensors")
+
+
+def test_1_2_deep_or_huge_stored_config_and_view_are_refused(window, tmp_path):
+    before = window_state(window)
+    deep = rewritten(tmp_path, "deep.safetensors",
+                     config='{"task": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert not window.open_file(deep)
+    assert "nested too deeply" in window.message_box.text()
+    big = rewritten(tmp_path, "big.mamlsession",
+                    session_view=json.dumps({"log_scale": False})[:-1] + ', "x": ' + "9" * 5000 + "}")
+    assert not window.open_file(big)
+    assert "4300 digits" in window.message_box.text()
+    deep_config = tmp_path / "deep.json"
+    deep_config.write_text('{"task": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert not window.load_config_file(deep_config)
+    assert "nested too deeply" in window.message_box.text()
+    assert_unchanged(window, before)
