@@ -59,8 +59,8 @@ class LossPlot(pg.PlotWidget):
         self.setAccessibleName("Meta-training loss plot")
         self.setLabel("bottom", "meta-iteration")
         self.setLabel("left", "loss (MSE)")
-        self.legend = self.addLegend(offset=(-10, 10), brush=(255, 255, 255, 200),
-                                     labelTextColor=(40, 40, 40))
+        self.legend = _legend_below(self.getPlotItem())
+        self._follow_y = True  # the y range follows the curves until the user zooms or pans
         self.train = GrowingSeries()
         self.baseline = GrowingSeries()
         self.validation: list[tuple[float, ...]] = []
@@ -80,6 +80,7 @@ class LossPlot(pg.PlotWidget):
             item.setDownsampling(auto=True, method="peak")
             item.setSkipFiniteCheck(True)
         self._crosshair()
+        self._watch_manual_range()
         # Redraw at most REFRESH_MS apart however fast losses arrive: every redraw is
         # Python work on the GUI thread that the training thread would wait for.
         self._dirty = False
@@ -96,6 +97,24 @@ class LossPlot(pg.PlotWidget):
         item = self.plot([], [], pen=pen, name=name, **kwargs)
         item.base_width = width
         return item
+
+    def _watch_manual_range(self) -> None:
+        """A zoom or pan by the user stops the y range from following; 'A' or a double click resumes."""
+        view = self.getPlotItem().vb
+        view.sigRangeChangedManually.connect(self._stop_following)
+        self.getPlotItem().autoBtn.clicked.connect(self._resume_following)
+
+    def _stop_following(self, *_) -> None:
+        self._follow_y = False
+
+    def _resume_following(self) -> None:
+        self._follow_y = True
+        self._fit_y()
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        self.enableAutoRange(x=True)
+        self._resume_following()
+        event.accept()
 
     def _accuracy_axis(self) -> None:
         """A second view box, x-linked to the loss view, for accuracies in [0, 1]."""
@@ -119,7 +138,6 @@ class LossPlot(pg.PlotWidget):
                                    symbolBrush=(255, 255, 255), symbolPen=pg.mkPen(color, width=1.5))
             item.base_width = 2
             self.accuracy_view.addItem(item)
-            self.legend.addItem(item, name)
             self.accuracy_items.append(item)
         self.kind = "regression"
         self.set_kind("regression")
@@ -136,11 +154,8 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("left", "loss (cross-entropy)" if classification else "loss (MSE)")
         self.getPlotItem().showAxis("right", classification)
         self.accuracy_view.setVisible(classification)
-        for item in self.accuracy_items:
-            self.legend.removeItem(item)
-            if classification:
-                self.legend.addItem(item, item.name())
         self._validation_dirty = True
+        self._sync_legend()
 
     def _crosshair(self) -> None:
         pen = pg.mkPen((150, 150, 150), width=1, style=Qt.PenStyle.DotLine)
@@ -166,8 +181,9 @@ class LossPlot(pg.PlotWidget):
         self.baseline.extend(history.baseline_loss)
         self.validation = list(history.validation)
         self._validation_dirty = True
+        self._follow_y = True
         self.refresh()
-        self.enableAutoRange()
+        self.enableAutoRange(x=True)
 
     def append(self, train_losses, baseline_losses, validations=()) -> None:
         self.train.extend(train_losses)
@@ -190,6 +206,53 @@ class LossPlot(pg.PlotWidget):
         self.baseline_item.setData(xb, self.baseline.smoothed())
         if self._validation_dirty:
             self._refresh_validation()
+        self._sync_legend()
+        self._fit_y()
+
+    # -- what is listed and what range is shown ---------------------------------------------------
+    def loss_items(self) -> list:
+        return [self.raw_item, self.smooth_item, self.baseline_item, self.before_item,
+                self.after_item, self.baseline_after_item]
+
+    def _sync_legend(self) -> None:
+        """List the series that have data, in a fixed order; rebuilt only when that set changes."""
+        items = self.loss_items() + (self.accuracy_items if self.kind == "classification" else [])
+        shown = [item for item in items if _has_data(item)]
+        if [sample.item for sample, _ in self.legend.items] == shown:
+            return
+        self.legend.clear()
+        for item in shown:
+            self.legend.addItem(item, item.name())
+        self.legend.setVisible(bool(shown))
+
+    def _fit_y(self) -> None:
+        """The y range of the curves that matter: smoothed losses and losses after adaptation.
+
+        The raw loss's noise and a classifier's unadapted cross-entropy (often ten times
+        the rest) would flatten them; they are clipped at the edge instead.
+        """
+        if not self._follow_y:
+            return
+        series = [self.train.smoothed(), self.baseline.smoothed()]
+        if self.validation:
+            rows = np.array([tuple(r[:5]) for r in self.validation], dtype=float)
+            series += [rows[:, 2], rows[:, 4]]
+            if self.kind != "classification":
+                series.append(rows[:, 1])
+        values = np.concatenate([np.asarray(v, dtype=float) for v in series]) if series else np.zeros(0)
+        log = self.getPlotItem().ctrl.logYCheck.isChecked()
+        values = values[np.isfinite(values) & ((values > 0) if log else True)]
+        if values.size == 0:
+            return
+        if log:
+            values = np.log10(values)
+        low, high = float(values.min()), float(values.max())
+        margin = 0.06 * (high - low) or 0.1 * max(abs(high), 1e-3)
+        if not log:
+            low = max(low - margin, 0.0) if low >= 0 else low - margin  # losses stay above 0
+        else:
+            low -= margin
+        self.getPlotItem().vb.setYRange(low, high + margin, padding=0)
 
     def _refresh_validation(self) -> None:
         self._validation_dirty = False
@@ -206,6 +269,7 @@ class LossPlot(pg.PlotWidget):
     # -- appearance --------------------------------------------------------------------------------
     def set_log_scale(self, on: bool) -> None:
         self.setLogMode(y=on)
+        self._fit_y()
 
     def set_grid(self, on: bool) -> None:
         """Grid lines help reading values off the plot but double the cost of a redraw."""
@@ -246,3 +310,16 @@ class LossPlot(pg.PlotWidget):
         self.readout.setPos(point.x(), point.y())
         self.v_line.show()
         self.readout.show()
+
+
+def _has_data(item: pg.PlotDataItem) -> bool:
+    y = item.getData()[1]
+    return y is not None and len(y) > 0 and bool(np.isfinite(y).any())
+
+
+def _legend_below(plot: pg.PlotItem) -> pg.LegendItem:
+    """A legend under the axes, in the plot's own layout: it never covers a curve or a click."""
+    legend = pg.LegendItem(colCount=3, brush=(255, 255, 255, 0), labelTextColor=(40, 40, 40))
+    plot.layout.addItem(legend, 4, 1)
+    plot.legend = legend  # where the theme finds it
+    return legend

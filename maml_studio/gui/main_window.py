@@ -350,7 +350,6 @@ class MainWindow(QMainWindow):
         self.status = event.status
         total = (self.run_config or ExperimentConfig()).training.iterations
         self.iteration_label.setText(f"{event.iteration:,} / {total:,}")  # agrees with the message
-        self.rate_label.setText("")
         self.time_label.setText(f"{_duration(time.perf_counter() - self._run_started)} elapsed")
         if self.compile_label.text() == "compiling…":
             self.compile_label.setText("")

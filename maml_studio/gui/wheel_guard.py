@@ -36,8 +36,8 @@ def guard_wheel_in(root: QWidget) -> None:
     if guard is None:
         guard = WheelGuard(root)
     for widget in [*root.findChildren(QAbstractSpinBox), *root.findChildren(QComboBox)]:
-        if widget.property(_GUARDED_PROPERTY):
+        if QObject.property(widget, _GUARDED_PROPERTY):  # QObject's: pyqtgraph's SpinBox overrides it
             continue
         widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a wheel turn must not give focus
         widget.installEventFilter(guard)
-        widget.setProperty(_GUARDED_PROPERTY, True)
+        QObject.setProperty(widget, _GUARDED_PROPERTY, True)

@@ -80,6 +80,7 @@ def test_ranges_change_what_the_preview_draws(window):
 
 def test_start_pause_resume_stop_as_a_user(window, qtbot):
     quick_run(window)
+    window.tabs.setCurrentWidget(window.loss_plot)  # the app opens on the Adaptation tab
     click(qtbot, window, "Start training")
     qtbot.waitUntil(lambda: iterations(window) > 300, timeout=60000)
     assert not by_name(window, "Task family").isEnabled()  # locked while training
