@@ -107,3 +107,33 @@ def test_1_2_deep_or_huge_stored_config_and_view_are_refused(window, tmp_path):
     assert not window.load_config_file(deep_config)
     assert "nested too deeply" in window.message_box.text()
     assert_unchanged(window, before)
+
+
+def test_11_reset_during_a_heavy_validation_does_not_block_the_window(window, qtbot, monkeypatch):
+    import threading
+    import time
+
+    from maml_studio.training import Trainer
+    from tests.gui.conftest import quick_run
+
+    entered = threading.Event()
+    original = Trainer._validate
+
+    def validating(self, iteration, tasks):
+        entered.set()
+        return original(self, iteration, tasks)
+
+    monkeypatch.setattr(Trainer, "_validate", validating)
+    quick_run(window, iterations=1000)
+    panel = window.experiment_panel
+    panel.editors["algorithm.support_size"].set_value(2000)
+    panel.editors["training.validate_every"].set_value(1)
+    panel.editors["training.validation_tasks"].set_value(100)
+    panel.editors["algorithm.test_inner_steps"].set_value(100)  # seconds of validation
+    window.start_training()
+    qtbot.waitUntil(entered.is_set, timeout=60000)
+    began = time.perf_counter()
+    window.reset_training()
+    blocked = time.perf_counter() - began
+    assert not window.controller.running
+    assert blocked < 0.1 * 5  # 100 ms asked; measured generously on a shared, loaded machine
