@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -19,15 +20,27 @@ def export_plot(plot: pg.PlotWidget, path: str | Path) -> None:
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise OSError(f"unknown image type '{path.suffix}': use .png or .svg")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(temp: str) -> None:
         if suffix == ".svg":
             _write_svg(plot, temp)
         else:
             exporter = pyqtgraph.exporters.ImageExporter(plot.getPlotItem())
             exporter.parameters()["width"] = max(1200, 2 * plot.width())
             exporter.export(temp)
+
+    atomic_image_write(path, write)
+
+
+def atomic_image_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path`` and rename it into place if it is not
+    empty; the temporary file never stays. Raises OSError on failure."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix.lower(),
+                                dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        write(temp)
         if os.path.getsize(temp) == 0:
             raise OSError("the image came out empty")
         os.replace(temp, path)
