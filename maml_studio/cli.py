@@ -1,4 +1,4 @@
-"""The ``maml-studio`` command: gui, train, eval, adapt, bench, families.
+"""The ``maml-studio`` command: gui, train, eval, adapt, figure, bench, families.
 
 This interface is a contract other tools rely on; keep it stable. Every
 failure is one clear line on stderr and a non-zero exit status.
@@ -45,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # every expected failure type carries a user-facing message
         from maml_studio.checkpoint import CheckpointError
         from maml_studio.config import ConfigError
+        from maml_studio.figure_data import FigureError
         from maml_studio.inputs import one_line
         from maml_studio.pointsets import PointFileError
 
-        if isinstance(exc, UsageError | ConfigError | CheckpointError | PointFileError | OSError):
+        if isinstance(exc, UsageError | ConfigError | CheckpointError | PointFileError | FigureError
+                                | OSError):
             print(f"maml-studio {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
             return EXIT_ERROR
         if isinstance(exc, MemoryError):
@@ -115,6 +117,25 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--model", choices=("maml", "pretrained"), default="maml")
     ad.add_argument("--out", type=Path, required=True)
     ad.set_defaults(handler=_run_adapt)
+
+    fig = sub.add_parser("figure", help="draw the adaptation figure (or the paper's Figure 2) as "
+                                        "PNG, SVG or animated GIF, without a window")
+    fig.add_argument("checkpoint", type=Path)
+    points = fig.add_mutually_exclusive_group()
+    points.add_argument("--points", type=Path, help="support points: a CSV with columns x, y")
+    points.add_argument("--sample-task", action="store_true",
+                        help="draw a task of the family and K points of it (the default without --points)")
+    fig.add_argument("--shots", type=int, default=10, help="K, the points of a sampled task (default 10)")
+    fig.add_argument("--seed", type=int, default=0, help="seed of the sampled task")
+    fig.add_argument("--steps", default="0,1,10",
+                     help="comma-separated step counts to draw (a .gif animates 0 … the largest)")
+    fig.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
+    fig.add_argument("--paper", action="store_true",
+                     help="the MAML paper's Figure 2: MAML and pretrained in two panels")
+    fig.add_argument("--theme", choices=("light", "dark"), default="light")
+    fig.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT in pixels (default 1920x1080)")
+    fig.add_argument("--out", type=Path, required=True, help="FIG.png, FIG.svg or ANIM.gif")
+    fig.set_defaults(handler=_run_figure)
 
     bench = sub.add_parser("bench", help="measure meta-training speed and memory")
     bench.add_argument("--json", action="store_true")
@@ -412,6 +433,53 @@ def _engine_threads() -> None:
     from maml_studio.devices import training_threads
 
     torch.set_num_threads(training_threads(0))
+
+
+# -- figure ---------------------------------------------------------------------------------------
+def _run_figure(args) -> int:
+    import importlib
+
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.figure_data import check_family, compute_figure, parse_size, parse_steps, sample_task
+    from maml_studio.pointsets import read_points
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".png", ".svg", ".gif"):
+        raise UsageError(f"--out {args.out}: name a .png, .svg or .gif file")
+    _check_writable(args.out, overwrite=True)
+    steps, size = parse_steps(args.steps), parse_size(args.size)
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr}")
+    if not 1 <= args.shots <= 1000:
+        raise UsageError(f"--shots must be between 1 and 1000, got {args.shots}")
+    _engine_threads()
+    checkpoint = load_checkpoint(args.checkpoint)
+    family = check_family(checkpoint)
+    if args.paper and checkpoint.baseline_state is None:
+        raise UsageError(f"{args.checkpoint} holds no pretrained baseline: --paper needs one")
+    if args.points is not None:
+        support = read_points(args.points, family.dim_in, family.target_dim, need_y=True)
+        if support.x.shape[0] != 1:
+            raise UsageError(f"{args.points}: {support.x.shape[0]} tasks; figure draws one")
+        points = torch_to_points(support)
+        params, description = None, ""
+    else:
+        points, params, description = sample_task(checkpoint, args.shots, args.seed)
+    data = compute_figure(checkpoint, points, params, max(steps), lr=args.lr, description=description)
+    # Loaded by name so that the command line itself stays free of Qt.
+    render = importlib.import_module("maml_studio.gui.figure_render")
+    render.ensure_application()
+    render.write_figure(data, args.out, steps, paper=args.paper, theme=args.theme, size=size)
+    what = f"an animation of steps 0 … {max(steps)}" if suffix == ".gif" else "the figure"
+    print(f"wrote {what} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def torch_to_points(support):
+    """One task's support points ``[K, 2]`` (x, y) as numpy."""
+    import numpy as np
+
+    return np.column_stack([support.x[0, :, 0].numpy(), support.y[0, :, 0].numpy()])
 
 
 # -- bench, families, presets -----------------------------------------------------------------------
