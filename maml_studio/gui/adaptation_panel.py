@@ -46,8 +46,11 @@ from maml_studio.gui.adaptation_worker import (
     PlaneRequest,
     PlaneResult,
 )
+from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, class_name
+from maml_studio.gui.view_colors import EARLIER_STEPS_ALPHA, VIEW_COLORS
 from maml_studio.pointsets import read_points
+from maml_studio.view_frame import Frame, family_frame
 from maml_studio.view_state import AdaptationView, check_view
 
 MAX_STEPS = 100
@@ -100,14 +103,17 @@ class PointViewBox(pg.ViewBox):
         self.setMenuEnabled(False)
 
     def mouseDragEvent(self, ev, axis=None) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton:
+        if axis is not None:  # a drag on an axis pans along it: deliberate
             super().mouseDragEvent(ev, axis)
+            return
+        if ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()  # the frame stays where it is
             return
         if ev.isStart():
             self._dragging = self.panel.point_near(ev.buttonDownScenePos())
             self._drag_start = self.panel.points.copy()
         if self._dragging is None:
-            super().mouseDragEvent(ev, axis)
+            ev.ignore()  # a drag that misses every point moves nothing, the frame included
             return
         ev.accept()
         position = self.mapSceneToView(ev.scenePos())
@@ -147,8 +153,12 @@ class AdaptationPanel(QWidget):
         self.plot.setAccessibleName("Adaptation plot")
         self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
                              "Ctrl+click: remove it")
-        self.legend = self.plot.addLegend(offset=(10, 10), brush=(255, 255, 255, 200),
-                                          labelTextColor=(40, 40, 40))
+        self.legend = legend_below(self.plot.getPlotItem(), columns=3)
+        self.view_box.disableAutoRange()  # the frame moves only when the user asks
+        self.plot.getPlotItem().hideButtons()  # autorange would fit diverging curves: Fit view instead
+        self.frame: Frame | None = None
+        self.theme = "light"
+        self._line_scale = 1.0
         self.truth_item = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=2,
                                                                style=Qt.PenStyle.DashLine))
         self.steps_item = self.plot.plot([], [], pen=pg.mkPen((200, 30, 50, 60), width=1),
@@ -186,6 +196,9 @@ class AdaptationPanel(QWidget):
         self.shots.setToolTip("How many support points Sample task draws (K)")
         self.clear_button = self._button("Clear", "Clear points", self.clear_points,
                                          "Remove every support point")
+        self.fit_button = self._button("Fit view", "Fit view", self.fit_view,
+                                       "Show the family's frame and every point (or double click "
+                                       "the plot); the wheel zooms, dragging the axes pans")
         self.paper_button = self._button("Paper figure", "Paper figure", self.paper_figure,
                                          "The MAML paper's Figure 2: a sine task, 10 points, the "
                                          "models after 0, 1 and 10 steps")
@@ -201,6 +214,7 @@ class AdaptationPanel(QWidget):
         controls.addWidget(self.class_label)
         controls.addWidget(self.class_box)
         controls.addWidget(self.clear_button)
+        controls.addWidget(self.fit_button)
         controls.addWidget(self.paper_button)
         controls.addSpacing(20)
         controls.addWidget(QLabel("Steps"))
@@ -261,6 +275,7 @@ class AdaptationPanel(QWidget):
             key = QShortcut(QKeySequence(str(number)), self)
             key.activated.connect(lambda index=number - 1: self.select_class(index))
         self._apply_mode()
+        self.set_theme(self.theme)
 
     def _build_plane_items(self) -> None:
         """The plane's items: heat map, boundaries, the task's truth and query points."""
@@ -374,9 +389,8 @@ class AdaptationPanel(QWidget):
             self.lr_box.blockSignals(False)
         if family_changed:
             self.task = None
-            self.plot.setXRange(*family.x_range, padding=0.02)
-            if plane:
-                self.plot.setYRange(*family.x_range, padding=0.02)
+            self.frame = family_frame(family)
+            self.fit_view()
         self.request()
         return True
 
@@ -385,6 +399,7 @@ class AdaptationPanel(QWidget):
 
         ``plane`` says which view the new experiment's family needs (2-D classification).
         """
+        self.serial += 1  # results still being computed belong to the old model
         self._hidden_snapshot = None
         self.model, self.experiment, self.result, self.task = None, None, None, None
         self.plane_mode = plane
@@ -456,7 +471,9 @@ class AdaptationPanel(QWidget):
 
     def _show_points(self) -> None:
         if not self.plane_mode:
-            self.points_item.setData(self.points[:, 0], self.points[:, 1])
+            self.points_item.setData(self.points[:, 0], self.points[:, 1],
+                                     brush=pg.mkBrush(*VIEW_COLORS[self.theme]["points"]),
+                                     symbol="o")
             return
         labels = self.points[:, 2].astype(int)
         self.points_item.setData(self.points[:, 0], self.points[:, 1],
@@ -633,7 +650,7 @@ class AdaptationPanel(QWidget):
                 self._draw_plane(self.result)
             return
         result, step = self.result, self.step
-        if result is None or result.serial != self.serial or \
+        if not isinstance(result, AdaptationResult) or result.serial != self.serial or \
                 step >= result.curves["maml"].shape[0]:
             return
         truth = self._truth()
@@ -649,7 +666,7 @@ class AdaptationPanel(QWidget):
             shown, diverged = self._finite_step(name, step)
             if diverged is not None:
                 notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
-            item.setData(self.grid, curves[shown])
+            item.setData(self.grid, self._in_frame(curves[shown]))
             item.setVisible(self.toggles[name].isChecked())
             label = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}"
             if truth is not None:
@@ -753,7 +770,7 @@ class AdaptationPanel(QWidget):
             return
         shown = [s for s in range(step) if np.isfinite(curves[s]).all()]
         x = np.concatenate([np.append(self.grid, np.nan) for _ in shown])
-        y = np.concatenate([np.append(curves[s], np.nan) for s in shown])
+        y = np.concatenate([np.append(self._in_frame(curves[s]), np.nan) for s in shown])
         self.steps_item.setData(x, y)
 
     def _draw_paper_curves(self, truth) -> None:
@@ -762,7 +779,7 @@ class AdaptationPanel(QWidget):
             visible = self.paper_mode and curves is not None
             item.setVisible(visible)
             if visible:
-                item.setData(self.grid, curves[step])
+                item.setData(self.grid, self._in_frame(curves[step]))
                 label = f"{CURVES[name][0]}, {step} step{'s' if step != 1 else ''}"
                 if truth is not None:
                     label += f"  (MSE {np.mean((curves[step] - truth) ** 2):.3f})"
@@ -858,7 +875,56 @@ class AdaptationPanel(QWidget):
             self.slider.setValue(view.step)
         self.undo_stack.clear()
         self.restore((view.points, task))
+        self.fit_view()  # every restored point in sight
         return True
+
+    # -- colours -------------------------------------------------------------------------------------
+    def set_theme(self, theme: str) -> None:
+        """Pens and brushes of the theme's palette: every curve and point legible on its background."""
+        self.theme = theme
+        colors = VIEW_COLORS[theme]
+        for name, item in self.curve_items.items():
+            _, _, width, style = CURVES[name]
+            item.setPen(pg.mkPen(colors[name], width=width * self._line_scale, style=style))
+        for name, item in self.boundary_items.items():
+            _, _, width, _ = CURVES[name]
+            style = Qt.PenStyle.SolidLine if name == "maml" else Qt.PenStyle.DashLine
+            item.setPen(pg.mkPen(colors[name], width=(width + 0.5) * self._line_scale, style=style))
+        for (name, step), item in self.paper_items.items():
+            style = Qt.PenStyle.DotLine if step == 0 else Qt.PenStyle.DashLine
+            item.setPen(pg.mkPen(colors[name], width=2 * self._line_scale, style=style))
+        self.steps_item.setPen(pg.mkPen((*colors["maml"], EARLIER_STEPS_ALPHA), width=1))
+        self.truth_item.setPen(pg.mkPen(colors["truth"], width=2 * self._line_scale,
+                                        style=Qt.PenStyle.DashLine))
+        self.truth_boundary_item.setPen(pg.mkPen(colors["truth"], width=2 * self._line_scale,
+                                                 style=Qt.PenStyle.DotLine))
+        self.points_item.setSize(11 * self._line_scale)
+        self.points_item.setPen(pg.mkPen(colors["outline"], width=1.5))
+        if not self.plane_mode:
+            self.points_item.setBrush(pg.mkBrush(*colors["points"]))
+        self.message.setColor(colors["message"])
+        self._show_points()
+
+    def set_line_scale(self, scale: float) -> None:
+        """Presentation mode: thicker lines and larger points."""
+        self._line_scale = scale
+        self.set_theme(self.theme)
+
+    # -- the frame -------------------------------------------------------------------------------------
+    def fit_view(self) -> None:
+        """The family's frame, grown to hold every point: clicks and curves never change it."""
+        if self.frame is None:
+            return
+        frame = self.frame.including(self.points)
+        self.view_box.setRange(xRange=(frame.x_low, frame.x_high), yRange=(frame.y_low, frame.y_high),
+                               padding=0)
+
+    def _in_frame(self, values: np.ndarray) -> np.ndarray:
+        """A curve's values limited to well beyond the frame: drawn clipped, and never so large
+        (a diverging fit reaches 1e36) that drawing them fails."""
+        (_, _), (low, high) = self.view_box.viewRange()
+        reach = 50 * max(high - low, 1e-6)
+        return np.clip(values, low - reach, high + reach)
 
     # -- play ----------------------------------------------------------------------------------------
     def play(self) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
+from maml_studio.gui.legend_below import legend_below
 from maml_studio.history import VALIDATION_COLUMNS, History
 
 SMOOTHING_WINDOW = 100
@@ -59,7 +60,7 @@ class LossPlot(pg.PlotWidget):
         self.setAccessibleName("Meta-training loss plot")
         self.setLabel("bottom", "meta-iteration")
         self.setLabel("left", "loss (MSE)")
-        self.legend = _legend_below(self.getPlotItem())
+        self.legend = legend_below(self.getPlotItem())
         self._follow_y = True  # the y range follows the curves until the user zooms or pans
         self.train = GrowingSeries()
         self.baseline = GrowingSeries()
@@ -316,10 +317,3 @@ def _has_data(item: pg.PlotDataItem) -> bool:
     y = item.getData()[1]
     return y is not None and len(y) > 0 and bool(np.isfinite(y).any())
 
-
-def _legend_below(plot: pg.PlotItem) -> pg.LegendItem:
-    """A legend under the axes, in the plot's own layout: it never covers a curve or a click."""
-    legend = pg.LegendItem(colCount=3, brush=(255, 255, 255, 0), labelTextColor=(40, 40, 40))
-    plot.layout.addItem(legend, 4, 1)
-    plot.legend = legend  # where the theme finds it
-    return legend

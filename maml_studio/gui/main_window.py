@@ -673,6 +673,7 @@ class MainWindow(QMainWindow):
         scale = PRESENTATION_FONT_SCALE if self.presentation else 1.0
         for plot in self.plots():
             style_plot(plot, theme, scale)
+        self.adaptation.set_theme(theme)
         self.theme_actions[theme].setChecked(True)
         self.settings.setValue("theme", theme)
 
@@ -690,6 +691,7 @@ class MainWindow(QMainWindow):
         scale = PRESENTATION_FONT_SCALE if self.presentation else 1.0
         self.setFont(scaled_font(self._base_font, scale))
         self.loss_plot.set_line_scale(PRESENTATION_LINE_SCALE if self.presentation else 1.0)
+        self.adaptation.set_line_scale(PRESENTATION_LINE_SCALE if self.presentation else 1.0)
         for plot in self.plots():
             style_plot(plot, self.theme, scale)
         if self.presentation:

@@ -6,6 +6,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
+from maml_studio.gui.view_colors import BACKGROUND, FOREGROUND
+
 THEMES = ("light", "dark")
 PRESENTATION_FONT_SCALE = 1.5
 PRESENTATION_LINE_SCALE = 2.0
@@ -34,7 +36,7 @@ def apply_theme(app: QApplication, theme: str) -> None:
 
 
 def style_plot(plot: pg.PlotWidget, theme: str, font_scale: float = 1.0) -> None:
-    background, foreground = ("#1f2023", "#d0d0d0") if theme == "dark" else ("#ffffff", "#333333")
+    background, foreground = (QColor(*BACKGROUND[theme]).name(), QColor(*FOREGROUND[theme]).name())
     plot.setBackground(background)
     font = QFont()
     font.setPointSizeF(9 * font_scale)
