@@ -1,0 +1,133 @@
+"""Exported figures: `maml-studio figure` and the renderer behind File → Export figure."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PIL import Image
+
+from maml_studio.checkpoint import load_checkpoint
+from maml_studio.cli import main
+from maml_studio.figure_data import compute_figure, sample_task, view_frame
+from maml_studio.figure_style import MIN_CONTRAST, contrast_ratio
+from maml_studio.gui.figure_render import build_figure
+from maml_studio.resources import bundled_checkpoint
+
+SINE = str(bundled_checkpoint("sine-finn2017"))
+CIRCLE = str(bundled_checkpoint("circle-2d"))
+
+
+@pytest.fixture(scope="module")
+def sine_data():
+    checkpoint = load_checkpoint(SINE)
+    points, params, description = sample_task(checkpoint, 10, seed=1)
+    return compute_figure(checkpoint, points, params, 10, description=description)
+
+
+def _colours(image: Image.Image) -> int:
+    return len(image.convert("RGB").getcolors(maxcolors=1 << 20) or [])
+
+
+def test_figure_writes_png_at_slide_size(tmp_path, qapp):
+    out = tmp_path / "fig.png"
+    assert main(["figure", SINE, "--sample-task", "--seed", "2", "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.size == (1920, 1080)
+        assert _colours(image) >= 6  # background, text, truth, points and the fits: not blank
+
+
+def test_figure_honours_size(tmp_path, qapp):
+    out = tmp_path / "small.png"
+    assert main(["figure", SINE, "--size", "800x600", "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.size == (800, 600)
+
+
+def test_figure_writes_svg_with_paths(tmp_path, qapp):
+    out = tmp_path / "fig.svg"
+    assert main(["figure", SINE, "--paper", "--out", str(out)]) == 0
+    root = ET.parse(out).getroot()
+    paths = [e for e in root.iter() if e.tag.endswith("path") or e.tag.endswith("polyline")]
+    assert len(paths) >= 6
+
+
+def test_figure_gif_has_one_frame_per_step(tmp_path, qapp):
+    out = tmp_path / "anim.gif"
+    assert main(["figure", SINE, "--steps", "0,3", "--theme", "dark", "--size", "640x360",
+                 "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.n_frames == 4
+        image.seek(3)
+        assert image.size == (640, 360)
+        assert _colours(image) >= 6
+
+
+def test_paper_figure_has_two_panels_labelled_like_the_paper(sine_data, qapp):
+    scene = build_figure(sine_data, [0, 1, 10], paper=True)
+    try:
+        assert set(scene.panels) == {"maml", "pretrained"}
+        ranges = [tuple(map(tuple, plot.vb.viewRange())) for plot in scene.panels.values()]
+        assert ranges[0] == ranges[1]  # the same axes
+        texts = " | ".join(scene.legend_texts)
+        for words in ("true function", "pre-update", "1 grad step", "10 grad steps", "support points"):
+            assert words in texts
+        assert scene.legend_px >= 24
+    finally:
+        scene.close()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("paper", [False, True])
+def test_every_pen_has_contrast_against_the_background(sine_data, qapp, theme, paper):
+    scene = build_figure(sine_data, [0, 1, 10], paper=paper, theme=theme)
+    try:
+        used = []
+        for plot in scene.panels.values():
+            for item in plot.items:
+                if isinstance(item, pg.PlotDataItem):
+                    used.append(pg.mkPen(item.opts["pen"]).color().name())
+                elif isinstance(item, pg.ScatterPlotItem):
+                    used.append(pg.mkBrush(item.opts["brush"]).color().name())
+            used.append(plot.getAxis("left").textPen().color().name())
+        used += [colour for _, colour in scene.colours]
+        assert len(used) >= 8
+        for colour in used:
+            assert contrast_ratio(colour, scene.background) >= MIN_CONTRAST, colour
+    finally:
+        scene.close()
+
+
+def test_a_diverging_curve_is_clipped_and_marked_in_a_fixed_frame(qapp):
+    checkpoint = load_checkpoint(SINE)
+    points = np.array([[-4.0, -1.3], [-2.0, 1.5], [3.0, 4.0]])
+    data = compute_figure(checkpoint, points, None, 20, lr=50.0)
+    assert (data.x_range, data.y_range) == view_frame(checkpoint.experiment().family, points)
+    y, text = data.curve("maml", 20)
+    assert "diverged at step" in text
+    span = data.y_range[1] - data.y_range[0]
+    assert y is None or (np.isfinite(y).all() and np.abs(y).max() <= max(map(abs, data.y_range)) + span)
+
+
+@pytest.mark.parametrize("args", [
+    ["--out", "fig.jpg"],
+    ["--size", "huge", "--out", "fig.png"],
+    ["--steps", "1,x", "--out", "fig.png"],
+    ["--points", "missing.csv", "--out", "fig.png"],
+    ["--points", "bad.csv", "--out", "fig.png"],
+])
+def test_bad_input_is_one_line_and_a_failure(tmp_path, monkeypatch, capsys, args):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text("x,y\n1,2\nfoo,3\n")
+    assert main(["figure", SINE, *args]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("maml-studio figure: error:") and "\n" not in err
+
+
+def test_a_classifier_is_refused_in_one_line(tmp_path, capsys):
+    assert main(["figure", CIRCLE, "--out", str(tmp_path / "fig.png")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "classifier" in err and "\n" not in err
+    assert not (tmp_path / "fig.png").exists()
