@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from maml_studio.checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint
 from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_preset, save_config
 from maml_studio.devices import resolve_device
+from maml_studio.gui import figure_export
 from maml_studio.gui.adaptation_panel import AdaptationPanel
 from maml_studio.gui.experiment_panel import ExperimentPanel
 from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
@@ -154,6 +155,9 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(self._action("Export loss history as CS&V…", self._export_csv_dialog))
         menu.addAction(self._action("Export loss &plot as PNG or SVG…", self._export_plot_dialog))
+        menu.addAction(self._action("Export &figure…", self._export_figure_dialog, name="Export figure"))
+        menu.addAction(self._action("Export a&nimation…", self._export_animation_dialog,
+                                    name="Export animation"))
         menu.addSeparator()
         menu.addAction(self._action("&Import support points…", self._import_points_dialog))
         menu.addAction(self._action("Export &adapted predictions as CSV…", self._export_predictions_dialog))
@@ -554,6 +558,24 @@ class MainWindow(QMainWindow):
             return False
         return True
 
+    def export_figure(self, path: str | Path) -> bool:
+        """The view on screen (adaptation, paper figure, plane or loss plot) as PNG or SVG."""
+        try:
+            figure_export.export_view(self, path)
+        except (OSError, ValueError) as exc:
+            self.show_error("Cannot export figure", f"{path}: {exc}")
+            return False
+        return True
+
+    def export_animation(self, path: str | Path) -> bool:
+        """Play (steps 0 … the current step) as an animated GIF."""
+        try:
+            figure_export.export_animation(self, path)
+        except (OSError, ValueError) as exc:
+            self.show_error("Cannot export animation", f"{path}: {exc}")
+            return False
+        return True
+
     # -- dialogs ---------------------------------------------------------------------------------------
     def _directory(self) -> str:
         return str(self.settings.value("last_directory", str(Path.home())))
@@ -594,6 +616,14 @@ class MainWindow(QMainWindow):
     def _export_csv_dialog(self) -> None:
         if path := self._dialog_path("Export loss history", "CSV (*.csv)", True, ".csv"):
             self.export_history_csv(path)
+
+    def _export_figure_dialog(self) -> None:
+        if path := self._dialog_path("Export figure", "PNG image (*.png);;SVG image (*.svg)", True, ".png"):
+            self.export_figure(path)
+
+    def _export_animation_dialog(self) -> None:
+        if path := self._dialog_path("Export animation", "Animated GIF (*.gif)", True, ".gif"):
+            self.export_animation(path)
 
     def _export_plot_dialog(self) -> None:
         if path := self._dialog_path("Export loss plot", "PNG image (*.png);;SVG image (*.svg)",

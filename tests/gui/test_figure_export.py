@@ -8,11 +8,13 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PIL import Image
+from PySide6.QtGui import QAction
 
 from maml_studio.checkpoint import load_checkpoint
 from maml_studio.cli import main
 from maml_studio.figure_data import compute_figure, sample_task, view_frame
 from maml_studio.figure_style import MIN_CONTRAST, contrast_ratio
+from maml_studio.gui import figure_render
 from maml_studio.gui.figure_render import build_figure
 from maml_studio.resources import bundled_checkpoint
 
@@ -131,3 +133,52 @@ def test_a_classifier_is_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "classifier" in err and "\n" not in err
     assert not (tmp_path / "fig.png").exists()
+
+
+# -- the window ------------------------------------------------------------------------------------
+def _window_actions(window) -> dict:
+    return {action.objectName(): action for action in window.findChildren(QAction)}
+
+
+def test_window_exports_the_adaptation_view_and_its_animation(window, qtbot, tmp_path):
+    assert {"Export figure", "Export animation"} <= set(_window_actions(window))
+    panel = window.adaptation
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=10000)
+    panel.sample_task(5)
+    panel.slider.setValue(2)
+    assert window.export_figure(tmp_path / "view.png")
+    with Image.open(tmp_path / "view.png") as image:
+        assert image.size == (1920, 1080) and _colours(image) >= 6
+    assert window.export_figure(tmp_path / "view.svg")
+    assert ET.parse(tmp_path / "view.svg").getroot() is not None
+    assert window.export_animation(tmp_path / "play.gif")
+    with Image.open(tmp_path / "play.gif") as image:
+        assert image.n_frames == 3  # steps 0, 1, 2
+
+
+def test_window_exports_the_paper_figure_in_two_panels(window, qtbot, tmp_path, monkeypatch):
+    panel = window.adaptation
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=10000)
+    panel.paper_figure()
+    drawn = {}
+    original = figure_render.build_figure
+
+    def spy(*args, **kwargs):
+        scene = original(*args, **kwargs)
+        drawn["panels"] = set(scene.panels)
+        return scene
+
+    monkeypatch.setattr(figure_render, "build_figure", spy)
+    assert window.export_figure(tmp_path / "paper.png")
+    assert drawn["panels"] == {"maml", "pretrained"}
+
+
+def test_window_exports_the_training_tab(window, tmp_path):
+    window.tabs.setCurrentWidget(window.loss_plot)
+    assert window.export_figure(tmp_path / "loss.png")
+    with Image.open(tmp_path / "loss.png") as image:
+        assert image.size == (1920, 1080)
+    assert window.export_figure(tmp_path / "loss.svg")
+    assert window.export_plot(tmp_path / "loss-plot.png")  # the old action still works

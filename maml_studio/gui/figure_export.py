@@ -1,0 +1,111 @@
+"""File → Export figure and Export animation: the view on screen, at slide size.
+
+The adaptation curves and the paper figure go through the same renderer as
+`maml-studio figure`, so the window and the command line write the same
+image. The classification plane and the loss plot are drawn from their
+widgets, scaled to slide size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QRect, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QApplication, QProgressDialog, QWidget
+
+from maml_studio.figure_data import FigureData, compute_figure
+from maml_studio.gui.figure_render import write_animation, write_figure
+from maml_studio.gui.plot_export import atomic_image_write, export_plot
+
+SLIDE_SIZE = (1920, 1080)
+PAPER_STEPS = (0, 1, 10)
+
+
+def export_view(window, path: str | Path) -> None:
+    """Write the current view to ``path`` (.png at slide size, or .svg); OSError or ValueError
+    with a message for the user when it cannot."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise OSError(f"unknown image type '{path.suffix}': use .png or .svg")
+    panel = window.adaptation
+    if window.tabs.currentWidget() is not panel:
+        _export_widget(window.loss_plot, path, _background(window.theme))
+        return
+    if panel.plane_mode:
+        _export_widget(panel.plot, path, _background(window.theme))
+        return
+    data, steps = adaptation_figure(panel)
+    write_figure(data, path, steps, paper=panel.paper_mode, theme=window.theme, size=SLIDE_SIZE)
+
+
+def export_animation(window, path: str | Path) -> None:
+    """Play as an animated GIF: the adaptation after steps 0 … the current step."""
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise OSError(f"unknown animation type '{path.suffix}': use .gif")
+    panel = window.adaptation
+    if panel.plane_mode:
+        raise ValueError("Export animation draws regression curves; export the plane with "
+                         "Export figure")
+    data, _ = adaptation_figure(panel, at_least=1)
+    last = data.max_step
+    progress = QProgressDialog("Drawing the animation…", "", 0, last + 1, window)
+    progress.setCancelButton(None)
+    progress.setWindowModality(Qt.WindowModality.WindowModal)
+    progress.setMinimumDuration(300)
+
+    def advance(step: int) -> None:
+        progress.setValue(step + 1)
+
+    try:
+        write_animation(data, path, last, paper=panel.paper_mode, theme=window.theme,
+                        size=SLIDE_SIZE, progress=advance)
+    finally:
+        progress.close()
+        progress.deleteLater()
+
+
+def adaptation_figure(panel, at_least: int = 0) -> tuple[FigureData, list[int]]:
+    """The panel's points, task, step size and step as a figure, and the steps it shows."""
+    checkpoint = panel.model
+    if checkpoint is None or panel.experiment is None:
+        raise ValueError("no model to draw yet: train one or open a checkpoint")
+    step = max(panel.step, at_least)
+    steps = sorted({*PAPER_STEPS, step}) if panel.paper_mode else [step]
+    task = panel.task
+    QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        data = compute_figure(checkpoint, panel.points[:, :2], task.params if task else None,
+                              max(steps), lr=float(panel.lr_box.value()),
+                              description=task.description if task else "")
+    finally:
+        QApplication.restoreOverrideCursor()
+    return data, steps
+
+
+def _background(theme: str) -> str:
+    return "#1f2023" if theme == "dark" else "#ffffff"
+
+
+def _export_widget(plot: QWidget, path: Path, background: str) -> None:
+    """A plot widget as SVG, or as a PNG of slide size with the view scaled to fill it."""
+    if path.suffix.lower() == ".svg":
+        export_plot(plot, path)
+        return
+    width, height = SLIDE_SIZE
+    image = QImage(width, height, QImage.Format.Format_ARGB32)
+    image.fill(QColor(background))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    try:
+        plot.render(painter, QRectF(0, 0, width, height), QRect(0, 0, plot.width(), plot.height()),
+                    Qt.AspectRatioMode.KeepAspectRatio)
+    finally:
+        painter.end()
+
+    def write(temp: str) -> None:
+        if not image.save(temp, "PNG"):
+            raise OSError("the image could not be written")
+
+    atomic_image_write(path, write)
