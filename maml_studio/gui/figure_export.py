@@ -99,8 +99,10 @@ def _export_widget(plot: QWidget, path: Path, background: str) -> None:
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     try:
-        plot.render(painter, QRectF(0, 0, width, height), QRect(0, 0, plot.width(), plot.height()),
-                    Qt.AspectRatioMode.KeepAspectRatio)
+        scale = min(width / max(plot.width(), 1), height / max(plot.height(), 1))
+        w, h = plot.width() * scale, plot.height() * scale
+        plot.render(painter, QRectF((width - w) / 2, (height - h) / 2, w, h),
+                    QRect(0, 0, plot.width(), plot.height()), Qt.AspectRatioMode.KeepAspectRatio)
     finally:
         painter.end()
 
