@@ -145,18 +145,66 @@ def test_stop_is_honoured_while_waiting_for_compilation(small_config):
     assert events[-1].status == "stopped" and trainer.history.iterations == 0
 
 
-def test_compiled_meta_step_takes_over_in_the_background(small_config):
-    small_config.training.compile = "auto"
-    small_config.training.iterations = 100_000
-    trainer = Trainer(small_config, progress_interval=0.01)
-    statuses = []
+def _compile_events(trainer):
+    statuses, messages = [], []
     for event in trainer.run():
         if isinstance(event, CompileStatus):
             statuses.append(event.status)
+            messages.append(event.message)
             if event.status in ("ready", "failed"):
                 trainer.stop()
-    assert statuses[0] == "compiling"
-    assert statuses[-1] == "ready", "torch.compile should work on this machine"
+    return statuses, messages
+
+
+def test_compiled_meta_step_takes_over_in_the_background(small_config, monkeypatch):
+    """The switch-over itself, with a stand-in for torch.compile that counts its calls."""
+    calls = []
+
+    def fake_compile(fn, **options):
+        def compiled(*args):
+            calls.append(1)
+            return fn(*args)
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr("maml_studio.training.unavailable_reason", lambda: None)
+    small_config.training.compile = "auto"
+    small_config.training.iterations = 300
+    trainer = Trainer(small_config, progress_interval=0.01)
+    statuses, _ = _compile_events(trainer)
+    assert statuses == ["compiling", "ready"]
+    checked = len(calls)  # the check on example arguments called it once
+    trainer = Trainer(small_config, progress_interval=0.01)
+    list(trainer.run())
+    assert trainer.history.iterations == 300 and len(calls) > checked + 100  # training used it
+
+
+def test_a_compiled_step_that_disagrees_is_refused_and_training_goes_on(small_config, monkeypatch):
+    def wrong_compile(fn, **options):
+        def compiled(*args):
+            return torch.utils._pytree.tree_map(lambda t: t * float("nan"), fn(*args))
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", wrong_compile)
+    monkeypatch.setattr("maml_studio.training.unavailable_reason", lambda: None)
+    small_config.training.compile = "auto"
+    small_config.training.iterations = 100_000
+    trainer = Trainer(small_config, progress_interval=0.01)
+    statuses, messages = _compile_events(trainer)
+    assert statuses == ["compiling", "failed"] and "disagrees" in messages[-1]
+    assert trainer.history.iterations > 0 and all(math.isfinite(v) for v in trainer.history.train_loss)
+
+
+def test_torch_compile_either_takes_over_or_is_refused_with_its_reason(small_config):
+    """The real compiler. With some kernel sets (ATEN_CPU_CAPABILITY=avx2 on an AVX-512 CPU,
+    torch 2.13) inductor's meta-step returns NaN: the check refuses it and training goes on."""
+    small_config.training.compile = "auto"
+    small_config.training.iterations = 100_000
+    trainer = Trainer(small_config, progress_interval=0.01)
+    statuses, messages = _compile_events(trainer)
+    assert statuses[0] == "compiling" or statuses[0] == "off"
+    if statuses[0] == "compiling":
+        assert statuses[-1] == "ready" or "compilation unavailable" in messages[-1], messages[-1]
     assert trainer.history.iterations > 0
 
 
