@@ -18,11 +18,10 @@ from maml_studio.adaptation import adapt_models_together
 from maml_studio.checkpoint import Checkpoint
 from maml_studio.figure_style import MODEL_LABELS, step_label
 from maml_studio.tasks.base import TaskFamily, generator_for
+from maml_studio.view_frame import family_frame
 
 GRID_POINTS = 300
 MAX_FIGURE_STEPS = 100
-FRAME_TASKS = 512  # tasks whose true functions set a family's y range (a fixed draw)
-FRAME_MARGIN = 0.1  # of the half height, above and below
 MAX_SIZE = 8192
 
 
@@ -93,30 +92,12 @@ def check_family(checkpoint: Checkpoint) -> TaskFamily:
 
 def view_frame(family: TaskFamily, points: np.ndarray | None = None
                ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The family's fixed frame: its x range, and a y range its true functions fill (from a
-    fixed draw of tasks over its parameter ranges, e.g. sine ±(A_max + margin)), widened to
-    hold the given points. Curves never change it."""
-    x_low, x_high = family.x_range
-    y_low = y_high = None
-    if family.has_truth:
-        try:
-            grid = family.grid(200).expand(FRAME_TASKS, -1, -1)
-            params = family.sample_params(FRAME_TASKS, generator_for(0))
-            values = family.truth(params, grid)
-            values = values[torch.isfinite(values)]
-            if values.numel():
-                y_low, y_high = float(values.min()), float(values.max())
-        except Exception:  # families whose tasks come from files: the points decide
-            y_low = y_high = None
+    """The family's fixed frame (the one the window's adaptation view shows), widened to hold
+    the given points. Curves never change it."""
+    frame = family_frame(family)
     if points is not None and len(points):
-        x_low, x_high = min(x_low, float(points[:, 0].min())), max(x_high, float(points[:, 0].max()))
-        y_low = float(points[:, 1].min()) if y_low is None else min(y_low, float(points[:, 1].min()))
-        y_high = float(points[:, 1].max()) if y_high is None else max(y_high, float(points[:, 1].max()))
-    if y_low is None:
-        y_low, y_high = -1.0, 1.0
-    half = max((y_high - y_low) / 2, 1e-3)
-    margin = FRAME_MARGIN * half
-    return (x_low, x_high), (y_low - margin, y_high + margin)
+        frame = frame.including(points)
+    return (frame.x_low, frame.x_high), (frame.y_low, frame.y_high)
 
 
 def sample_task(checkpoint: Checkpoint, shots: int, seed: int
