@@ -65,7 +65,7 @@ class ExperimentPanel(QWidget):
             for key in keys:
                 editor = FieldEditor(key, self)
                 self.editors[key] = editor
-                form.addRow(editor.label, editor.widget)
+                form.addRow(editor.label, editor.row)
                 editor.changed.connect(self.changed)
             layout.addWidget(group)
             self.form_widgets.append(group)

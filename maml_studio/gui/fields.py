@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QRegularExpressionValidator
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget
 
 from maml_studio.config import SECTIONS, ConfigError
 
@@ -46,6 +47,26 @@ CHOICE_TEXT = {
 }
 
 
+class KeepingSpinBox(QSpinBox):
+    """A spin box that keeps refused text when it loses focus, instead of reverting silently."""
+
+    def focusOutEvent(self, event) -> None:
+        if self.hasAcceptableInput():
+            super().focusOutEvent(event)
+        else:
+            QWidget.focusOutEvent(self, event)
+
+
+class KeepingFloatBox(pg.SpinBox):
+    """pyqtgraph's float spin box, keeping refused text when it loses focus."""
+
+    def focusOutEvent(self, event) -> None:
+        if self.textValid:
+            super().focusOutEvent(event)
+        else:
+            QWidget.focusOutEvent(self, event)
+
+
 def field_meta(key: str):
     section, _, name = key.partition(".")
     for f in fields(SECTIONS[section]):
@@ -74,7 +95,7 @@ class FieldEditor(QObject):
             widget = QCheckBox()
             widget.toggled.connect(self.changed)
         elif kind is int:
-            widget = QSpinBox()
+            widget = KeepingSpinBox()
             widget.setRange(int(meta["minimum"]), min(int(meta["maximum"]), QT_INT_MAX))
             widget.setGroupSeparatorShown(True)
             widget.valueChanged.connect(self.changed)
@@ -82,8 +103,8 @@ class FieldEditor(QObject):
             low = meta["minimum"]
             if meta["exclusive_minimum"]:
                 low = 1e-7
-            widget = pg.SpinBox(bounds=(low, meta["maximum"]), dec=True, step=0.5, minStep=1e-7,
-                                decimals=4, compactHeight=False)
+            widget = KeepingFloatBox(bounds=(low, meta["maximum"]), dec=True, step=0.5, minStep=1e-7,
+                                     decimals=4, compactHeight=False)
             widget.sigValueChanged.connect(self.changed)
         elif key == "model.hidden":
             widget = QLineEdit()
@@ -98,9 +119,36 @@ class FieldEditor(QObject):
         widget.setAccessibleDescription(meta["help"])
         widget.setObjectName(key)
         self.widget = widget
+        self._meta = meta
+        # The row the form shows: the field, and under it why a typed value is refused.
+        self.row = QWidget()
+        column = QVBoxLayout(self.row)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(widget)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setAccessibleName(f"{self.label} problem")
+        self.problem.setStyleSheet("color: #c0392b;")
+        self.problem.hide()
+        column.addWidget(self.problem)
+        if isinstance(widget, QSpinBox | pg.SpinBox):
+            widget.lineEdit().textEdited.connect(self._check_text)
+
+    def _check_text(self, text: str) -> None:
+        """Say next to the field why the text is refused; the text itself stays as typed."""
+        message = refusal(text, self._meta, self.widget)
+        self.problem.setText(message or "")
+        self.problem.setVisible(bool(message))
+
+    def refused_text(self) -> str | None:
+        """Why the field's current text is refused, or None when it holds a value."""
+        return self.problem.text() or None if self.problem.isVisible() else None
 
     def value(self):
         w = self.widget
+        if (problem := self.refused_text()) is not None:
+            raise ConfigError(f"{self.label}: {problem}")
         if isinstance(w, QComboBox):
             return w.currentData()
         if isinstance(w, QCheckBox):
@@ -116,6 +164,7 @@ class FieldEditor(QObject):
 
     def set_value(self, value) -> None:
         w = self.widget
+        self.problem.hide()
         if isinstance(w, QComboBox):
             w.setCurrentIndex(max(0, w.findData(value)))
         elif isinstance(w, QCheckBox):
@@ -126,3 +175,23 @@ class FieldEditor(QObject):
             w.setText(", ".join(str(v) for v in value))
         else:
             w.setValue(float(value))
+
+
+def refusal(text: str, meta, widget: QWidget) -> str | None:
+    """Why ``text`` is not a value of this numeric field, in words; None if it is one."""
+    cleaned = text.strip().replace(",", "").replace("\u2212", "-")
+    if isinstance(widget, pg.SpinBox) and widget.opts.get("suffix"):
+        cleaned = cleaned.removesuffix(widget.opts["suffix"]).strip()
+    try:
+        value = float(cleaned)
+    except ValueError:
+        return f"'{text.strip()}' is not a number" if cleaned else "enter a number"
+    if meta["kind"] is int and not value.is_integer():
+        return f"{text.strip()} is not a whole number"
+    low = -math.inf if meta["minimum"] is None else meta["minimum"]
+    high = math.inf if meta["maximum"] is None else meta["maximum"]
+    if meta["exclusive_minimum"] and value <= low:
+        return f"must be greater than {low:g}; {text.strip()} is refused"
+    if value < low or value > high:
+        return f"must be between {low:g} and {high:g}; {text.strip()} is refused"
+    return None
