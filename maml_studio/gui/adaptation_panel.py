@@ -184,6 +184,11 @@ class AdaptationPanel(QWidget):
         self.message = pg.TextItem(anchor=(0, 0), color=(150, 30, 30))
         self.message.setZValue(20)
         self.plot.addItem(self.message, ignoreBounds=True)
+        # The first-run hint on an empty plot; it takes no click and leaves with the first point.
+        self.hint = pg.TextItem(anchor=(0.5, 0.5), color=(120, 120, 120))
+        self.hint.setZValue(15)
+        self.plot.addItem(self.hint, ignoreBounds=True)
+        self.view_box.sigRangeChanged.connect(self._place_hint)
         layout.addWidget(self.plot, 1)
 
         controls = QHBoxLayout()
@@ -383,6 +388,7 @@ class AdaptationPanel(QWidget):
         new_rate = self.model is None or \
             self.model.config.algorithm.inner_lr != checkpoint.config.algorithm.inner_lr
         self.model, self.experiment = checkpoint, experiment
+        self._update_hint()
         if not live or new_rate:  # a live snapshot keeps the rate the user may have set
             self.lr_box.blockSignals(True)
             self.lr_box.setValue(checkpoint.config.algorithm.inner_lr)
@@ -469,7 +475,22 @@ class AdaptationPanel(QWidget):
         self._show_points()
         self.request()
 
+    def _place_hint(self, *_) -> None:
+        (x_low, x_high), (y_low, y_high) = self.view_box.viewRange()
+        self.hint.setPos((x_low + x_high) / 2, (y_low + y_high) / 2)
+
+    def _update_hint(self) -> None:
+        if self.model is None or len(self.points):
+            self.hint.setText("")
+            return
+        self.hint.setText(
+            "Left click: a point of class A · right click: class B · Sample task draws a task"
+            if self.plane_mode else
+            "Click to add support points · Sample task draws a task · Paper figure: Finn et al.'s Figure 2")
+        self._place_hint()
+
     def _show_points(self) -> None:
+        self._update_hint()
         if not self.plane_mode:
             self.points_item.setData(self.points[:, 0], self.points[:, 1],
                                      brush=pg.mkBrush(*VIEW_COLORS[self.theme]["points"]),

@@ -73,6 +73,7 @@ def test_every_curve_point_and_text_has_contrast_against_the_plot(window, theme)
     colors = {name: pen.color().getRgb() for name, pen in pens.items()}
     colors["support points"] = panel.points_item.opts["brush"].color().getRgb()
     colors["message"] = panel.message.color.getRgb()
+    colors["hint"] = panel.hint.color.getRgb()
     colors["axis text"] = panel.plot.getAxis("left").textPen().color().getRgb()
     colors["legend text"] = FOREGROUND[theme]
     for name, color in colors.items():
@@ -86,3 +87,12 @@ def test_clicks_land_on_the_data_coordinate_under_the_mouse(view, qtbot):
     position = view.view_box.mapViewToScene(QPointF(*point))
     aimed = view.view_box.mapViewToScene(QPointF(2.5, -3.0))
     assert abs(position.x() - aimed.x()) <= 1 and abs(position.y() - aimed.y()) <= 1
+
+
+def test_an_empty_plot_says_what_to_do_and_the_hint_takes_no_click(view, qtbot):
+    assert len(view.points) == 0 and "Click to add support points" in view.hint.textItem.toPlainText()
+    hint_at = view.hint.pos()
+    click_at(qtbot, view, hint_at.x(), hint_at.y())  # right on the hint
+    assert len(view.points) == 1 and view.hint.textItem.toPlainText() == ""
+    view.clear_points()
+    assert "Click to add support points" in view.hint.textItem.toPlainText()
