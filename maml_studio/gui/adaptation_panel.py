@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
 from maml_studio.config import ConfigError
 from maml_studio.experiment import Experiment, seed_stream
+from maml_studio.figure_style import TRUTH, ramp, step_label
 from maml_studio.gui.adaptation_worker import (
     AdaptationRequest,
     AdaptationResult,
@@ -47,6 +48,8 @@ from maml_studio.gui.adaptation_worker import (
     PlaneResult,
 )
 from maml_studio.gui.legend_below import legend_below
+from maml_studio.gui.paper_panel import STYLES as PAPER_STYLES
+from maml_studio.gui.paper_panel import PaperPanel
 from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, class_name
 from maml_studio.gui.view_colors import EARLIER_STEPS_ALPHA, VIEW_COLORS
 from maml_studio.pointsets import read_points
@@ -163,11 +166,13 @@ class AdaptationPanel(QWidget):
                                                                style=Qt.PenStyle.DashLine))
         self.steps_item = self.plot.plot([], [], pen=pg.mkPen((200, 30, 50, 60), width=1),
                                          connect="finite")
+        # Paper figure: the meta-learned model's pre-update and one-step fits in this panel
+        # (its chosen step is the usual curve); the baseline's in the panel beside it.
         self.paper_items = {
-            (name, step): self.plot.plot([], [], pen=pg.mkPen(
-                CURVES[name][1], width=2,
+            ("maml", step): self.plot.plot([], [], pen=pg.mkPen(
+                CURVES["maml"][1], width=2,
                 style=Qt.PenStyle.DotLine if step == 0 else Qt.PenStyle.DashLine))
-            for name in ("maml", "pretrained") for step in (0, 1)
+            for step in (0, 1)
         }
         self.curve_items = {
             name: self.plot.plot([], [], pen=pg.mkPen(color, width=width, style=style))
@@ -189,7 +194,14 @@ class AdaptationPanel(QWidget):
         self.hint.setZValue(15)
         self.plot.addItem(self.hint, ignoreBounds=True)
         self.view_box.sigRangeChanged.connect(self._place_hint)
-        layout.addWidget(self.plot, 1)
+        self.paper_plot = PaperPanel()
+        self.paper_plot.setXLink(self.plot)
+        self.paper_plot.setYLink(self.plot)
+        self.paper_plot.hide()
+        panels = QHBoxLayout()
+        panels.addWidget(self.plot, 1)
+        panels.addWidget(self.paper_plot, 1)
+        layout.addLayout(panels, 1)
 
         controls = QHBoxLayout()
         self.sample_button = self._button("Sample task", "Sample task", self.sample_task,
@@ -204,9 +216,10 @@ class AdaptationPanel(QWidget):
         self.fit_button = self._button("Fit view", "Fit view", self.fit_view,
                                        "Show the family's frame and every point (or double click "
                                        "the plot); the wheel zooms, dragging the axes pans")
-        self.paper_button = self._button("Paper figure", "Paper figure", self.paper_figure,
+        self.paper_button = self._button("Paper figure", "Paper figure", self.toggle_paper_figure,
                                          "The MAML paper's Figure 2: a sine task, 10 points, the "
                                          "models after 0, 1 and 10 steps")
+        self.paper_button.setCheckable(True)
         self.play_button = self._button("Play", "Play adaptation", self.play,
                                         "Animate the adaptation from step 0 to the chosen step")
         controls.addWidget(self.sample_button)
@@ -317,6 +330,8 @@ class AdaptationPanel(QWidget):
         for widget in (self.class_label, self.class_box):
             widget.setVisible(plane)
         self.paper_button.setVisible(not plane)
+        if plane and self.paper_mode:
+            self.set_paper_mode(False)
         self.toggles["steps"].setVisible(not plane)
         truth_text = "true boundary" if plane else "true function"
         self.toggles["truth"].setText(truth_text)
@@ -406,6 +421,8 @@ class AdaptationPanel(QWidget):
         ``plane`` says which view the new experiment's family needs (2-D classification).
         """
         self.serial += 1  # results still being computed belong to the old model
+        if self.paper_mode:
+            self.set_paper_mode(False)
         self._hidden_snapshot = None
         self.model, self.experiment, self.result, self.task = None, None, None, None
         self.plane_mode = plane
@@ -540,11 +557,9 @@ class AdaptationPanel(QWidget):
 
     def _clicked(self, event) -> None:
         # The support-point scatter accepts clicks on its points; every other click that
-        # lands in the data area, outside the legend, belongs to the panel too.
+        # lands in the data area belongs to the panel too (the legend lies below it).
         position = event.scenePos()
         if self.experiment is None or not self.view_box.sceneBoundingRect().contains(position):
-            return
-        if self.legend.isVisible() and self.legend.sceneBoundingRect().contains(position):
             return
         near = self.point_near(event.scenePos())
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
@@ -591,6 +606,23 @@ class AdaptationPanel(QWidget):
             points = np.column_stack([batch.support_x[0, :, 0].numpy(), batch.support_y[0, :, 0].numpy()])
         self.set_points(points, text="Sample task", task=task)
 
+    def toggle_paper_figure(self) -> None:
+        if self.paper_mode:
+            self.set_paper_mode(False)
+        else:
+            self.paper_figure()
+
+    def set_paper_mode(self, on: bool) -> None:
+        """Two panels, MAML and pretrained, as the paper draws Figure 2; or back to one."""
+        self.paper_mode = on
+        self.paper_button.setChecked(on)
+        self.paper_plot.setVisible(on)
+        self.legend.setColumnCount(2 if on else 3)  # each panel is half as wide
+        self.plot.setAccessibleName("Paper figure: MAML" if on else "Adaptation plot")
+        self.plot.setTitle("MAML" if on else None)
+        self.set_theme(self.theme)  # the ramps of the paper, or the usual colours
+        self._redraw()
+
     def paper_figure(self) -> None:
         """Figure 2 of the MAML paper on the current model: a sine task and 10 points."""
         if self.experiment is None:
@@ -598,7 +630,16 @@ class AdaptationPanel(QWidget):
         if self.plane_mode or self.experiment.config.task.family != "sine":
             self._say("Paper figure needs a sine model: open the bundled sine-finn2017 model.")
             return
+        if self.model.baseline_state is None:
+            self._say("Paper figure compares with the pretrained baseline, which this model lacks.")
+            return
         self.paper_mode = True
+        self.paper_button.setChecked(True)
+        self.paper_plot.show()
+        self.legend.setColumnCount(2)
+        self.plot.setAccessibleName("Paper figure: MAML")
+        self.plot.setTitle("MAML")
+        self.set_theme(self.theme)
         self.shots.setValue(10)
         self.slider.setValue(10)
         for key in ("maml", "pretrained", "truth"):
@@ -640,8 +681,6 @@ class AdaptationPanel(QWidget):
     # -- drawing ---------------------------------------------------------------------------------
     def _step_changed(self, step: int) -> None:
         self.step_label.setText(str(step))
-        if self.paper_mode and step != 10:
-            self.paper_mode = False
         if self.plane_mode:
             self.request()  # the plane computes the step on show
             return
@@ -795,16 +834,30 @@ class AdaptationPanel(QWidget):
         self.steps_item.setData(x, y)
 
     def _draw_paper_curves(self, truth) -> None:
+        """In paper mode: the meta-learned fits here, the baseline's in the panel beside."""
         for (name, step), item in self.paper_items.items():
             curves = self.result.curves.get(name)
             visible = self.paper_mode and curves is not None
             item.setVisible(visible)
             if visible:
                 item.setData(self.grid, self._in_frame(curves[step]))
-                label = f"{CURVES[name][0]}, {step} step{'s' if step != 1 else ''}"
-                if truth is not None:
-                    label += f"  (MSE {np.mean((curves[step] - truth) ** 2):.3f})"
-                item.legend_text = label
+                item.legend_text = _paper_label(step, curves[step], truth)
+        if not self.paper_mode:
+            return
+        for name in ("pretrained", "random"):
+            self.curve_items[name].setVisible(False)
+        shown, _ = self._finite_step("maml", self.step)
+        self.curve_items["maml"].legend_text = _paper_label(
+            shown, self.result.curves["maml"][shown], truth)
+        baseline = self.result.curves.get("pretrained")
+        fits = []
+        for step in (0, 1, self.step):
+            if baseline is None:
+                fits.append((step, None))
+                continue
+            finite, _ = self._finite_step("pretrained", step)
+            fits.append((finite, self._in_frame(baseline[finite])))
+        self.paper_plot.draw(self.grid, truth, self.points, fits)
 
     def _rebuild_legend(self) -> None:
         """Legend entries for the curves on show, with their current labels."""
@@ -912,8 +965,7 @@ class AdaptationPanel(QWidget):
             style = Qt.PenStyle.SolidLine if name == "maml" else Qt.PenStyle.DashLine
             item.setPen(pg.mkPen(colors[name], width=(width + 0.5) * self._line_scale, style=style))
         for (name, step), item in self.paper_items.items():
-            style = Qt.PenStyle.DotLine if step == 0 else Qt.PenStyle.DashLine
-            item.setPen(pg.mkPen(colors[name], width=2 * self._line_scale, style=style))
+            item.setPen(pg.mkPen(colors[name], width=2 * self._line_scale, style=PAPER_STYLES[step]))
         self.steps_item.setPen(pg.mkPen((*colors["maml"], EARLIER_STEPS_ALPHA), width=1))
         self.truth_item.setPen(pg.mkPen(colors["truth"], width=2 * self._line_scale,
                                         style=Qt.PenStyle.DashLine))
@@ -924,6 +976,16 @@ class AdaptationPanel(QWidget):
         if not self.plane_mode:
             self.points_item.setBrush(pg.mkBrush(*colors["points"]))
         self.message.setColor(colors["message"])
+        if self.paper_mode:  # one colour ramp per model, as the paper draws it
+            ramp_colors = ramp("maml", theme, 3)
+            for (_, step), item in self.paper_items.items():
+                item.setPen(pg.mkPen(ramp_colors[step], width=2.5 * self._line_scale,
+                                     style=PAPER_STYLES[step]))
+            self.curve_items["maml"].setPen(pg.mkPen(ramp_colors[2], width=3 * self._line_scale))
+            # The truth in blue, as exported figures draw it: apart from both ramps' strongest fits.
+            self.truth_item.setPen(pg.mkPen(TRUTH[theme], width=2 * self._line_scale,
+                                            style=Qt.PenStyle.DashLine))
+        self.paper_plot.set_theme(theme, self._line_scale)
         self._show_points()
 
     def set_line_scale(self, scale: float) -> None:
@@ -1012,3 +1074,11 @@ class AdaptationPanel(QWidget):
     def shutdown(self) -> None:
         self._play_timer.stop()
         self.worker.shutdown()
+
+
+def _paper_label(step: int, values: np.ndarray, truth: np.ndarray | None) -> str:
+    """The paper's words for a fit ("pre-update", "1 grad step"), with its MSE when known."""
+    label = step_label(step)
+    if truth is not None:
+        label += f"  (MSE {np.mean((values - truth) ** 2):.3f})"
+    return label

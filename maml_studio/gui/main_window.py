@@ -713,7 +713,8 @@ class MainWindow(QMainWindow):
         self.adaptation.set_grid(on)
 
     def plots(self) -> list:
-        return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot]
+        return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot,
+                self.adaptation.paper_plot]
 
     def set_presentation_mode(self, on: bool) -> None:
         self.presentation = bool(on)

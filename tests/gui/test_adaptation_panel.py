@@ -130,13 +130,24 @@ def test_paper_figure_sets_up_figure_2(panel, qtbot):
     by_name(panel, "Paper figure").click()
     settled(qtbot, panel)
     assert len(panel.points) == 10 and panel.step == 10
+    maml_panel = by_name(panel, "Paper figure: MAML")
+    pretrained_panel = by_name(panel, "Paper figure: pretrained")
+    assert maml_panel is panel.plot and pretrained_panel.isVisible()
     texts = " ".join(panel.legend_texts())
-    for expected in ("meta-learned, 0 steps", "meta-learned, 1 step ", "meta-learned, 10 steps",
-                     "pretrained baseline, 0 steps", "pretrained baseline, 10 steps"):
+    for expected in ("true function", "pre-update", "1 grad step ", "10 grad steps", "support points"):
         assert expected in texts
+    assert "pretrained" not in texts  # the baseline has its own panel
+    baseline_texts = " ".join(panel.paper_plot.legend_texts())
+    for expected in ("pre-update", "1 grad step ", "10 grad steps"):
+        assert expected in baseline_texts
     truth = panel._truth()
     assert np.mean((panel.curve("maml", 10) - truth) ** 2) < np.mean(
         (panel.curve("pretrained", 10) - truth) ** 2)
+    panel.slider.setValue(3)  # the slider picks the last step; the figure stays
+    assert panel.paper_mode and "3 grad steps" in " ".join(panel.legend_texts())
+    by_name(panel, "Paper figure").click()  # and back to one panel
+    assert not panel.paper_mode and not pretrained_panel.isVisible()
+    assert by_name(panel, "Adaptation plot") is panel.plot
 
 
 def test_bad_inputs_do_not_break_the_panel(panel, qtbot, tmp_path):

@@ -96,3 +96,18 @@ def test_an_empty_plot_says_what_to_do_and_the_hint_takes_no_click(view, qtbot):
     assert len(view.points) == 1 and view.hint.textItem.toPlainText() == ""
     view.clear_points()
     assert "Click to add support points" in view.hint.textItem.toPlainText()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_paper_figure_keeps_its_contrast_in_both_panels(window, qtbot, theme):
+    window.apply_theme(theme)
+    panel = window.adaptation
+    panel.paper_figure()
+    assert panel.paper_mode and panel.paper_plot.isVisible()
+    background = BACKGROUND[theme]
+    assert panel.paper_plot.backgroundBrush().color().getRgb()[:3] == background
+    pens = [panel.truth_item.opts["pen"], panel.curve_items["maml"].opts["pen"],
+            *[item.opts["pen"] for item in panel.paper_items.values()],
+            panel.paper_plot.truth_item.opts["pen"], *[i.opts["pen"] for i in panel.paper_plot.fit_items]]
+    for pen in pens:
+        assert contrast_ratio(pen.color().getRgb(), background) >= MIN_CONTRAST, pen.color().getRgb()
