@@ -61,6 +61,7 @@ LR_BOUNDS = (1e-6, 10.0)  # the step-size box's range
 QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on demand
 GRID_POINTS = 300
 PICK_RADIUS_PX = 10
+MAX_DRAWN_POINTS = 5_000  # more would make every redraw slow; all of them are adapted to
 PLAY_INTERVAL_MS = 120
 PLANE_RESOLUTION = 100  # the heat map's grid, per side
 QUERY_PER_CLASS = 50  # query points of a sampled classification task, per class
@@ -508,15 +509,30 @@ class AdaptationPanel(QWidget):
 
     def _show_points(self) -> None:
         self._update_hint()
+        shown = self.drawn_points()
         if not self.plane_mode:
-            self.points_item.setData(self.points[:, 0], self.points[:, 1],
+            self.points_item.setData(shown[:, 0], shown[:, 1],
                                      brush=pg.mkBrush(*VIEW_COLORS[self.theme]["points"]),
                                      symbol="o")
             return
-        labels = self.points[:, 2].astype(int)
-        self.points_item.setData(self.points[:, 0], self.points[:, 1],
-                                 brush=[pg.mkBrush(*CLASS_COLORS[c]) for c in labels],
+        labels = shown[:, 2].astype(int)
+        brushes = [pg.mkBrush(*color) for color in CLASS_COLORS]
+        self.points_item.setData(shown[:, 0], shown[:, 1], brush=[brushes[c] for c in labels],
                                  symbol=[CLASS_SYMBOLS[c] for c in labels])
+
+    def drawn_points(self) -> np.ndarray:
+        """The points drawn: all of them, or an even selection of MAX_DRAWN_POINTS when more
+        (every point is still adapted to; the status line says how many are drawn)."""
+        if len(self.points) <= MAX_DRAWN_POINTS:
+            return self.points
+        keep = np.linspace(0, len(self.points) - 1, MAX_DRAWN_POINTS).astype(int)
+        return self.points[keep]
+
+    def _points_text(self) -> str:
+        count = len(self.points)
+        if count <= MAX_DRAWN_POINTS:
+            return f"{count:,} points"
+        return f"{count:,} points ({MAX_DRAWN_POINTS:,} drawn)"
 
     def record(self, before: np.ndarray, text: str) -> None:
         """Record an edit already applied (a finished drag) for undo."""
@@ -548,10 +564,12 @@ class AdaptationPanel(QWidget):
         """Index of the support point within a few pixels of ``scene_pos``."""
         if not len(self.points):
             return None
+        # The view's mapping is a scale and a shift per axis: applied to every point at once.
         view = self.view_box
-        scene = np.array([[view.mapViewToScene(QPointF(x, y)).x(),
-                           view.mapViewToScene(QPointF(x, y)).y()] for x, y in self.points[:, :2]])
-        distance = np.hypot(scene[:, 0] - scene_pos.x(), scene[:, 1] - scene_pos.y())
+        origin, unit_x, unit_y = (view.mapViewToScene(QPointF(*p)) for p in ((0, 0), (1, 0), (0, 1)))
+        scene_x = origin.x() + self.points[:, 0] * (unit_x.x() - origin.x())
+        scene_y = origin.y() + self.points[:, 1] * (unit_y.y() - origin.y())
+        distance = np.hypot(scene_x - scene_pos.x(), scene_y - scene_pos.y())
         index = int(distance.argmin())
         return index if distance[index] <= PICK_RADIUS_PX else None
 
@@ -737,7 +755,7 @@ class AdaptationPanel(QWidget):
         self._rebuild_legend()
         description = f"task: {self.task.description}" if self.task else "your points"
         latency = f"{1000 * result.seconds:.0f} ms"
-        self.info.setText(f"{len(self.points)} points · {description} · curves in {latency}")
+        self.info.setText(f"{self._points_text()} · {description} · curves in {latency}")
         self._say("; ".join(notes))
 
     def _draw_plane(self, result: PlaneResult) -> None:
@@ -777,14 +795,14 @@ class AdaptationPanel(QWidget):
         entries = [(self.truth_boundary_item, "true boundary")] if show_truth else []
         entries += [(item, labels[name]) for name, item in self.boundary_items.items()
                     if name in labels and item.isVisible()]
-        for cls in sorted({int(c) for c in self.points[:, 2]}):
-            count = int((self.points[:, 2] == cls).sum())
+        classes, counts = np.unique(self.points[:, 2].astype(int), return_counts=True)
+        for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
             entries.append((self.class_samples[cls],
                             f"class {class_name(cls)}: {count} point{'s' if count != 1 else ''}"))
         self._set_legend(entries)
         description = f"task: {self.task.description}" if self.task else "your points"
         heat = f"heat map: {CURVES[shown_models[0]][0]}" if shown_models else "no heat map"
-        self.info.setText(f"{len(self.points)} points · {description} · {heat} · "
+        self.info.setText(f"{self._points_text()} · {description} · {heat} · "
                           f"maps in {1000 * result.seconds:.0f} ms")
         self._say("; ".join(notes))
 
@@ -1023,15 +1041,28 @@ class AdaptationPanel(QWidget):
 
     # -- files ---------------------------------------------------------------------------------------
     def import_points(self, path) -> None:
-        if self.plane_mode:
-            classes = self.experiment.family.num_classes
-            points = read_points(path, 2, 1, need_y=True, num_classes=classes)
-        else:
-            points = read_points(path, 1, 1, need_y=True)
-        if points.x.shape[0] != 1:
-            raise ValueError(f"{path}: holds {points.x.shape[0]} tasks; the panel shows one")
-        self.set_points(np.column_stack([points.x[0].numpy(), points.y[0, :, 0].numpy()]),
-                        text="Import points", task=None)
+        self.apply_imported_points(self.points_reader(path)())
+
+    def points_reader(self, path):
+        """A function that reads ``path`` into this view's point array, safe off the GUI thread."""
+        plane = self.plane_mode
+        classes = self.experiment.family.num_classes if plane else None
+
+        def read() -> np.ndarray:
+            if plane:
+                points = read_points(path, 2, 1, need_y=True, num_classes=classes)
+            else:
+                points = read_points(path, 1, 1, need_y=True)
+            if points.x.shape[0] != 1:
+                raise ValueError(f"{path}: holds {points.x.shape[0]} tasks; the panel shows one")
+            return np.column_stack([points.x[0].numpy(), points.y[0, :, 0].numpy()])
+
+        return read
+
+    def apply_imported_points(self, points: np.ndarray) -> None:
+        if self.experiment is None or points.shape[1] != (3 if self.plane_mode else 2):
+            raise ValueError("the model on show changed while the file was read; import it again")
+        self.set_points(points, text="Import points", task=None)
 
     def export_predictions(self, path) -> None:
         if self.plane_mode:

@@ -26,6 +26,7 @@ from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_
 from maml_studio.devices import resolve_device
 from maml_studio.gui import figure_export
 from maml_studio.gui.adaptation_panel import AdaptationPanel
+from maml_studio.gui.background_read import BackgroundRead
 from maml_studio.gui.experiment_panel import ExperimentPanel
 from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
 from maml_studio.gui.help_menu import build_help_menu
@@ -50,6 +51,9 @@ ORGANIZATION = "MAML Studio"
 APPLICATION = "MAML Studio"
 MAX_RECENT = 8
 MODEL_FILTER = f"Checkpoints and sessions (*.safetensors *{SESSION_SUFFIX});;All files (*)"
+
+
+BACKGROUND_READ_BYTES = 1_000_000  # larger point files are read off the GUI thread
 
 
 class MainWindow(QMainWindow):
@@ -640,13 +644,33 @@ class MainWindow(QMainWindow):
         if self.adaptation.experiment is None:
             self.show_error("Cannot import points", "The adaptation panel has no model to adapt.")
             return False
+        path = Path(path)
+        read = self.adaptation.points_reader(path)
         try:
-            self.adaptation.import_points(path)
+            large = path.is_file() and path.stat().st_size > BACKGROUND_READ_BYTES
+        except OSError:
+            large = False
+        if large:  # read off the GUI thread, with a Cancel; applied when it arrives
+            self._reading = BackgroundRead(self, f"Reading {path.name}…", read)
+            self._reading.done.connect(self._apply_imported_points)
+            self._reading.failed.connect(lambda text: self.show_error("Cannot import points", text))
+            self._reading.start()
+            return True
+        try:
+            points = read()
         except (OSError, ValueError) as exc:  # PointFileError is a ValueError
             self.show_error("Cannot import points", str(exc))
             return False
-        self.tabs.setCurrentWidget(self.adaptation)
+        self._apply_imported_points(points)
         return True
+
+    def _apply_imported_points(self, points) -> None:
+        try:
+            self.adaptation.apply_imported_points(points)
+        except ValueError as exc:  # the model changed while the file was being read
+            self.show_error("Cannot import points", str(exc))
+            return
+        self.tabs.setCurrentWidget(self.adaptation)
 
     def _export_predictions_dialog(self) -> None:
         if path := self._dialog_path("Export adapted predictions", "CSV (*.csv)", True, ".csv"):
