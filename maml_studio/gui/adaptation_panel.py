@@ -23,7 +23,16 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QKeySequence, QPixmap, QShortcut, QUndoCommand, QUndoStack
+from PySide6.QtGui import (
+    QColor,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+    QResizeEvent,
+    QShortcut,
+    QUndoCommand,
+    QUndoStack,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -157,7 +166,7 @@ class AdaptationPanel(QWidget):
         self.plot.setAccessibleName("Adaptation plot")
         self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
                              "Ctrl+click: remove it")
-        self.legend = legend_below(self.plot.getPlotItem(), columns=3)
+        self.legend = legend_below(self.plot.getPlotItem(), columns=2)  # fits half a screen too
         self.view_box.disableAutoRange()  # the frame moves only when the user asks
         self.plot.getPlotItem().hideButtons()  # autorange would fit diverging curves: Fit view instead
         self.frame: Frame | None = None
@@ -196,8 +205,8 @@ class AdaptationPanel(QWidget):
         self.plot.addItem(self.hint, ignoreBounds=True)
         self.view_box.sigRangeChanged.connect(self._place_hint)
         self.paper_plot = PaperPanel()
-        self.paper_plot.setXLink(self.plot)
-        self.paper_plot.setYLink(self.plot)
+        # The same frame as the MAML panel (a range link would align pixels, not ranges).
+        self.view_box.sigRangeChanged.connect(self._copy_frame_to_paper_panel)
         self.paper_plot.hide()
         panels = QHBoxLayout()
         panels.addWidget(self.plot, 1)
@@ -493,6 +502,29 @@ class AdaptationPanel(QWidget):
         self._show_points()
         self.request()
 
+    def _legend_columns(self, columns: int) -> None:
+        """A new legend with this many columns (a legend that had more keeps their width)."""
+        if self.legend.columnCount == columns:
+            return
+        old, plot = self.legend, self.plot.getPlotItem()
+        plot.layout.removeItem(old)
+        old.setParentItem(None)
+        if old.scene() is not None:
+            old.scene().removeItem(old)
+        self.legend = legend_below(plot, columns)
+        self.legend.opts.update({k: old.opts[k] for k in ("labelTextColor", "labelTextSize", "brush")})
+        self._rebuild_legend()
+
+    def _settle_panels(self) -> None:
+        """Fit each panel's plot to its widget once the layout has split the space (a plot
+        shrunk while the split was still changing otherwise kept a wider, clipped scene)."""
+        for plot in (self.plot, self.paper_plot):
+            plot.resizeEvent(QResizeEvent(plot.size(), plot.size()))
+
+    def _copy_frame_to_paper_panel(self, *_) -> None:
+        (x_low, x_high), (y_low, y_high) = self.view_box.viewRange()
+        self.paper_plot.setRange(xRange=(x_low, x_high), yRange=(y_low, y_high), padding=0)
+
     def _place_hint(self, *_) -> None:
         (x_low, x_high), (y_low, y_high) = self.view_box.viewRange()
         self.hint.setPos((x_low + x_high) / 2, (y_low + y_high) / 2)
@@ -635,7 +667,8 @@ class AdaptationPanel(QWidget):
         self.paper_mode = on
         self.paper_button.setChecked(on)
         self.paper_plot.setVisible(on)
-        self.legend.setColumnCount(2 if on else 3)  # each panel is half as wide
+        QTimer.singleShot(0, self._settle_panels)
+        self._legend_columns(1 if on else 2)  # a wide legend would widen the panel past its edge
         self.plot.setAccessibleName("Paper figure: MAML" if on else "Adaptation plot")
         self.plot.setTitle("MAML" if on else None)
         self.set_theme(self.theme)  # the ramps of the paper, or the usual colours
@@ -654,7 +687,9 @@ class AdaptationPanel(QWidget):
         self.paper_mode = True
         self.paper_button.setChecked(True)
         self.paper_plot.show()
-        self.legend.setColumnCount(2)
+        QTimer.singleShot(0, self._settle_panels)
+        self._legend_columns(1)
+        self._copy_frame_to_paper_panel()
         self.plot.setAccessibleName("Paper figure: MAML")
         self.plot.setTitle("MAML")
         self.set_theme(self.theme)

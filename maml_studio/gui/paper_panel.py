@@ -25,7 +25,7 @@ class PaperPanel(pg.PlotWidget):
         self.setTitle("pretrained")
         self.getPlotItem().hideButtons()
         self.getPlotItem().vb.setMouseEnabled(False, False)  # its axes follow the MAML panel
-        self.legend = legend_below(self.getPlotItem(), columns=2)
+        self.legend = legend_below(self.getPlotItem(), columns=1)
         self.truth_item = self.plot([], [])
         self.fit_items = [self.plot([], []) for _ in STYLES]
         self.points_item = pg.ScatterPlotItem(size=11)

@@ -133,6 +133,7 @@ def test_paper_figure_sets_up_figure_2(panel, qtbot):
     maml_panel = by_name(panel, "Paper figure: MAML")
     pretrained_panel = by_name(panel, "Paper figure: pretrained")
     assert maml_panel is panel.plot and pretrained_panel.isVisible()
+    assert pretrained_panel.getPlotItem().vb.viewRange() == panel.view_box.viewRange()  # same axes
     texts = " ".join(panel.legend_texts())
     for expected in ("true function", "pre-update", "1 grad step ", "10 grad steps", "support points"):
         assert expected in texts
