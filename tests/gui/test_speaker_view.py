@@ -47,8 +47,11 @@ def test_a_click_where_the_legend_used_to_be_adds_a_point(view, qtbot):
     count = len(view.points)
     click_at(qtbot, view, x_low + 0.6, y_high - 0.5)  # top left, where the legend was drawn
     assert len(view.points) == count + 1
-    legend = view.legend.sceneBoundingRect()
-    assert legend.top() >= view.view_box.sceneBoundingRect().bottom() - 1  # below the data
+
+    def legend_below_the_data():  # once laid out (it is placed a moment after its entries change)
+        return view.legend.sceneBoundingRect().top() >= view.view_box.sceneBoundingRect().bottom() - 1
+
+    qtbot.waitUntil(legend_below_the_data, timeout=5000)
 
 
 def test_fit_view_brings_back_points_outside_the_frame(view, qtbot):
