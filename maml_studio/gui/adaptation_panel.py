@@ -200,7 +200,7 @@ class AdaptationPanel(QWidget):
         self.message.setZValue(20)
         self.plot.addItem(self.message, ignoreBounds=True)
         # The first-run hint on an empty plot; it takes no click and leaves with the first point.
-        self.hint = pg.TextItem(anchor=(0.5, 0.5), color=(120, 120, 120))
+        self.hint = pg.TextItem(anchor=(0.5, 0), color=(120, 120, 120))
         self.hint.setZValue(15)
         self.plot.addItem(self.hint, ignoreBounds=True)
         self.view_box.sigRangeChanged.connect(self._place_hint)
@@ -244,7 +244,9 @@ class AdaptationPanel(QWidget):
         controls.addWidget(self.clear_button)
         controls.addWidget(self.fit_button)
         controls.addWidget(self.paper_button)
-        controls.addSpacing(20)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        controls = QHBoxLayout()  # the steps on a row of their own: the slider keeps its length
         controls.addWidget(QLabel("Steps"))
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, MAX_STEPS)
@@ -527,7 +529,7 @@ class AdaptationPanel(QWidget):
 
     def _place_hint(self, *_) -> None:
         (x_low, x_high), (y_low, y_high) = self.view_box.viewRange()
-        self.hint.setPos((x_low + x_high) / 2, (y_low + y_high) / 2)
+        self.hint.setPos((x_low + x_high) / 2, y_high - 0.04 * (y_high - y_low))  # above the curves
 
     def _update_hint(self) -> None:
         if self.model is None or len(self.points):

@@ -83,7 +83,10 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.experiment_panel)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(380)
+        # As wide as the form's widest row needs: no field cut off, no sideways scrolling.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(max(380, self.experiment_panel.minimumSizeHint().width()
+                                   + scroll.verticalScrollBar().sizeHint().width() + 4))
         self.experiment_dock = QDockWidget("Experiment", self)
         self.experiment_dock.setObjectName("experiment-dock")
         self.experiment_dock.setWidget(scroll)
@@ -713,8 +716,14 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 800)
+        else:  # 1280×800, or nine tenths of a smaller screen
+            screen = QApplication.primaryScreen()
+            available = screen.availableGeometry() if screen is not None else None
+            width, height = 1280, 800
+            if available is not None:
+                width = min(width, int(0.9 * available.width()))
+                height = min(height, int(0.9 * available.height()))
+            self.resize(width, height)
         window_state = self.settings.value("window_state")
         if window_state is not None:
             self.restoreState(window_state)
