@@ -46,6 +46,11 @@ def configure_cache() -> None:
     os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
 
 
+# torch.compile is not safe to run on two threads at once (seen: an abort inside inductor's
+# code when a second run started compiling while the first one's compile was still going).
+_COMPILING = threading.Lock()
+
+
 class BackgroundCompiler:
     """Builds ``torch.compile(fn)`` on a daemon thread, warmed up on example arguments."""
 
@@ -77,21 +82,25 @@ class BackgroundCompiler:
     def _build(self) -> None:
         started = time.perf_counter()
         try:
-            configure_cache()
-            import torch._inductor.config as inductor_config
-
-            inductor_config.compile_threads = self._compile_threads
-            compiled = torch.compile(self._fn, dynamic=False)
-            got = compiled(*self._example_args)
-            expected = self._fn(*self._example_args)
-            _check_close(got, expected)
-            self._compiled = compiled
+            with _COMPILING:  # a run stopped early may leave its compile going on: never two at once
+                self._compile_and_check()
         except Exception as exc:  # any failure leaves training on the eager path
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             self.error = f"{type(exc).__name__}: {first_line[:300]}"
         finally:
             self.seconds = time.perf_counter() - started
             self._done.set()
+
+    def _compile_and_check(self) -> None:
+        configure_cache()
+        import torch._inductor.config as inductor_config
+
+        inductor_config.compile_threads = self._compile_threads
+        compiled = torch.compile(self._fn, dynamic=False)
+        got = compiled(*self._example_args)
+        expected = self._fn(*self._example_args)
+        _check_close(got, expected)
+        self._compiled = compiled
 
 
 def _check_close(got, expected) -> None:
