@@ -15,3 +15,19 @@ torch.set_num_threads(TEST_THREADS)
 def pytest_report_header(config) -> str:
     return (f"torch {torch.__version__}, CPU kernels {torch.backends.cpu.get_cpu_capability()}, "
             f"{TEST_THREADS} thread(s)")
+
+
+import threading  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_compile_outlives_its_test():
+    """A run that ends before its background compile has finished leaves the compile going
+    on; inductor running beside the next test's training can abort the process. Each test
+    waits for compiles it started."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "maml-compile":
+            thread.join(timeout=180)
