@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
-from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QApplication
 
 from maml_studio import figure_style as style
 from maml_studio.figure_data import FigureData
-from maml_studio.gui.plot_export import atomic_image_write
+from maml_studio.gui.plot_export import atomic_image_write, write_widget_svg
 
 FRAME_MS = 500  # GIF: time per step
 LAST_FRAME_MS = 2000
@@ -215,17 +214,7 @@ def render_image(scene: FigureScene) -> QImage:
 
 
 def _write_svg(scene: FigureScene, filename: str) -> None:
-    size = scene.widget.size()
-    generator = QSvgGenerator()
-    generator.setFileName(filename)
-    generator.setSize(QSize(size.width(), size.height()))
-    generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
-    generator.setTitle("MAML Studio figure")
-    painter = QPainter(generator)
-    try:
-        scene.widget.render(painter)
-    finally:
-        painter.end()
+    write_widget_svg(scene.widget, filename, "MAML Studio figure")
 
 
 def write_figure(data: FigureData, path: str | Path, steps: list[int], *, paper: bool = False,

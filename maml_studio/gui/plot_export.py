@@ -49,15 +49,19 @@ def atomic_image_write(path: Path, write: Callable[[str], None]) -> None:
 
 
 def _write_svg(plot: pg.PlotWidget, filename: str) -> None:
-    # pyqtgraph's SVGExporter cannot parse the paths current Qt writes; Qt's own SVG
-    # generator renders the same scene as vectors.
+    write_widget_svg(plot, filename, "MAML Studio plot")
+
+
+def write_widget_svg(widget, filename: str, title: str) -> None:
+    """``widget`` drawn as vectors. pyqtgraph's SVGExporter cannot parse the paths current Qt
+    writes; Qt's own SVG generator renders the same scene."""
     generator = QSvgGenerator()
     generator.setFileName(filename)
-    generator.setSize(QSize(plot.width(), plot.height()))
-    generator.setViewBox(QRect(0, 0, plot.width(), plot.height()))
-    generator.setTitle("MAML Studio plot")
+    generator.setSize(QSize(widget.width(), widget.height()))
+    generator.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+    generator.setTitle(title)
     painter = QPainter(generator)
     try:
-        plot.render(painter)
+        widget.render(painter)
     finally:
         painter.end()
