@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 
-from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, label_boundaries
+from maml_studio.plane_maps import CLASS_COLORS, CLASS_SYMBOLS, label_boundaries
 from maml_studio.tasks import TaskFamily, generator_for
 
 PREVIEW_TASKS = 8

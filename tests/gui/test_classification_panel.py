@@ -244,17 +244,6 @@ def test_a_session_restores_the_planes_points_task_and_step(plane, qtbot, tmp_pa
     other.close()
 
 
-def test_boundaries_of_separate_lines_never_join_across_the_plane():
-    from maml_studio.gui.plane_drawing import label_boundaries
-
-    axis = np.linspace(-3, 3, 120)
-    xs, ys = np.meshgrid(axis, axis)
-    labels = np.select([xs < -1, ys > 1], [0, 1], default=2)  # three regions
-    x, y = label_boundaries(labels, 3, (-3, 3))
-    steps = np.hypot(np.diff(x), np.diff(y))
-    assert np.nanmax(steps) < 0.2  # consecutive points of one line are neighbours on the grid
-
-
 def test_preview_explains_ranges_that_leave_a_class_no_room(window):
     editor = window.experiment_panel.task_editor
     editor.family_box.setCurrentIndex(editor.family_box.findData("circle"))
