@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # every expected failure type carries a user-facing message
         from maml_studio.checkpoint import CheckpointError
-        from maml_studio.config import ConfigError
+        from maml_studio.errors import ConfigError
         from maml_studio.figure_data import FigureError
         from maml_studio.inputs import one_line
         from maml_studio.pointsets import PointFileError

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 
 
 def device_availability() -> dict[str, tuple[bool, str]]:

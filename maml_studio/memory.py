@@ -13,7 +13,9 @@ import itertools
 import os
 from dataclasses import dataclass
 
-from maml_studio.config import ConfigError, ExperimentConfig
+from maml_studio.config import ExperimentConfig
+from maml_studio.errors import ConfigError
+from maml_studio.tasks import build_family
 
 FLOAT = 4  # bytes per float32
 SAMPLE_CHUNK = 64  # meta-batches sampled at once (the trainer's constant)
@@ -35,8 +37,6 @@ class MemoryEstimate:
 
 def _shape(config: ExperimentConfig) -> tuple[int, int, int, int, int]:
     """Points per task (support, query), input and target width, and activations per point."""
-    from maml_studio.tasks import build_family  # local: the task registry imports the config
-
     family = build_family(config.task)
     ways = family.num_classes if family.kind == "classification" else 1
     support = config.algorithm.support_size * ways
@@ -55,8 +55,6 @@ def estimate(config: ExperimentConfig) -> MemoryEstimate:
     """Bytes the run needs at its peak: sampled data, one meta-step, one validation chunk."""
     support, query, dim_in, target, widths = _shape(config)
     alg, cfg = config.algorithm, config.training
-    from maml_studio.tasks import build_family
-
     dim_out = build_family(config.task).dim_out
     params = _parameters(config, dim_in, dim_out)
     learners = 2 if cfg.train_baseline else 1

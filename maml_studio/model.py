@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from maml_studio.config import ModelConfig
+from maml_studio.config_sections import ModelConfig
 
 Params = dict[str, torch.Tensor]
 

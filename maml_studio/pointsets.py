@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maml_studio.checkpoint import atomic_write_bytes
+from maml_studio.atomic_files import atomic_write_bytes
 from maml_studio.inputs import file_problem, one_line, shown
 
 

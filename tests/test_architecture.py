@@ -1,6 +1,7 @@
-"""The engine never imports Qt, and the code stays lint-clean."""
+"""The engine never imports Qt, its imports form layers without cycles, and the code stays lint-clean."""
 
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,23 @@ def test_import_linter_contract_covers_every_engine_module():
     contract = config["tool"]["importlinter"]["contracts"][0]
     assert set(contract["forbidden_modules"]) == set(QT_PACKAGES)
     assert set(contract["source_modules"]) == set(engine_modules()) - {"maml_studio.__main__"}
+
+
+def layered_modules(layers: list[str]) -> list[str]:
+    """The modules of a layers contract, in order; a layer separates siblings by | or :."""
+    return [name.strip() for layer in layers for name in re.split(r"[|:]", layer)]
+
+
+def test_layers_contract_places_every_engine_module_once():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = config["tool"]["importlinter"]["contracts"][1]
+    assert contract["type"] == "layers" and "containers" not in contract
+    listed = layered_modules(contract["layers"])
+    twice = sorted({m for m in listed if listed.count(m) > 1})
+    assert not twice, f"listed in more than one place: {twice}"
+    assert set(listed) == set(engine_modules()), (
+        f"place in a layer of pyproject.toml: {sorted(set(engine_modules()) - set(listed))}; "
+        f"no longer exist: {sorted(set(listed) - set(engine_modules()))}")
 
 
 def test_import_linter_contracts_hold():

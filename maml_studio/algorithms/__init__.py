@@ -10,7 +10,7 @@ from maml_studio.algorithms.maml import MAML
 from maml_studio.algorithms.metasgd import MetaSGD
 from maml_studio.algorithms.pretrained import Pretrained
 from maml_studio.algorithms.reptile import Reptile
-from maml_studio.config import AlgorithmConfig
+from maml_studio.config_sections import AlgorithmConfig
 from maml_studio.losses import LossFn
 from maml_studio.model import MLP
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch.func import grad, vmap
 
-from maml_studio.config import AlgorithmConfig
+from maml_studio.config_sections import AlgorithmConfig
 from maml_studio.losses import LossFn
 from maml_studio.model import MLP, Params
 

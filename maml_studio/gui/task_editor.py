@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from maml_studio.config import ConfigError, TaskConfig, field_help
+from maml_studio.config_sections import TaskConfig, field_help
+from maml_studio.errors import ConfigError
 from maml_studio.gui.user_family_rows import UserFamilyRows
 from maml_studio.tasks import (
     FAMILY_NAMES,

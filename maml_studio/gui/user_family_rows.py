@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from maml_studio.config import ConfigError, field_help
+from maml_studio.config_sections import field_help
+from maml_studio.errors import ConfigError
 from maml_studio.tasks.formula_parser import FormulaError, split_outputs
 
 DEBOUNCE_MS = 300

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from maml_studio.config import ConfigError, TaskConfig
+from maml_studio.config_sections import TaskConfig
+from maml_studio.errors import ConfigError
 from maml_studio.tasks.base import ParamSpec, TaskBatch, TaskFamily, generator_for
 from maml_studio.tasks.classification import CLASSIFICATION_2D, ClassificationFamily
 from maml_studio.tasks.formula import GRAMMAR, FormulaClassifier, FormulaRegression

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 
 # Parameter and input ranges beyond this make float32 losses overflow.
 MAX_MAGNITUDE = 1e4

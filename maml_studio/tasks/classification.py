@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 from maml_studio.tasks.base import ParamSpec, TaskBatch, TaskFamily
 
 MAX_ROUNDS = 60  # redraws for the tasks whose candidates lacked a class

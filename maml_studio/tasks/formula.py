@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 from maml_studio.tasks.base import ParamSpec, TaskFamily
 from maml_studio.tasks.classification import ClassificationFamily
 from maml_studio.tasks.formula_parser import (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 
 MAX_LENGTH = 2000  # characters of one expression
 MAX_DEPTH = 60  # nesting of parentheses, calls, signs and powers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 from maml_studio.tasks.base import ParamSpec, TaskFamily
 
 

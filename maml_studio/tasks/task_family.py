@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 from maml_studio.tasks.base import TaskBatch, TaskFamily
 from maml_studio.tasks.task_files import TaskData, load_task_data
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
+from maml_studio.pointsets import PointFileError, _read_csv
 
 MAX_TASKS = 200_000
 MAX_VALUES = 50_000_000  # floats in x and y together, padded
@@ -82,9 +83,6 @@ def _csv_files(folder: Path) -> list[Path]:
 
 
 def _read_folder(folder: Path, files: list[Path]) -> TaskData:
-    # Imported here: pointsets writes through checkpoint, which imports the task families.
-    from maml_studio.pointsets import PointFileError, _read_csv
-
     digest = hashlib.sha256()
     xs, ys = [], []
     for file in files:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from maml_studio.algorithms import build_learner
-from maml_studio.config import AlgorithmConfig, TaskConfig
+from maml_studio.config_sections import AlgorithmConfig, TaskConfig
 from maml_studio.losses import mse
 from maml_studio.model import MLP
 from maml_studio.tasks import build_family, generator_for

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from maml_studio.algorithms import build_learner
-from maml_studio.config import AlgorithmConfig, ConfigError, ExperimentConfig, TaskConfig
+from maml_studio.config import ExperimentConfig
+from maml_studio.config_sections import AlgorithmConfig, TaskConfig
 from maml_studio.decision_map import decision_maps
+from maml_studio.errors import ConfigError
 from maml_studio.losses import accuracy, class_probabilities, cross_entropy
 from maml_studio.model import MLP
 from maml_studio.tasks import build_family, generator_for

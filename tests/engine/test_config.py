@@ -2,14 +2,9 @@ import json
 
 import pytest
 
-from maml_studio.config import (
-    ConfigError,
-    ExperimentConfig,
-    field_help,
-    load_config,
-    load_preset,
-    save_config,
-)
+from maml_studio.config import ExperimentConfig, load_config, load_preset, save_config
+from maml_studio.config_sections import field_help
+from maml_studio.errors import ConfigError
 from maml_studio.resources import preset_names
 
 REQUIRED_PRESETS = {"sine-finn2017", "sine-line", "multimodal", "reptile-sine", "linear-10-5"}

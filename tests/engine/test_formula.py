@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from maml_studio.config import ConfigError, ExperimentConfig
+from maml_studio.config import ExperimentConfig
+from maml_studio.errors import ConfigError
 from maml_studio.tasks import build_family, generator_for
 from maml_studio.tasks.formula_parser import MAX_DEPTH, FormulaError, parse_outputs
 from maml_studio.tasks.regression import Sine

@@ -21,7 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maml_studio.checkpoint import CheckpointError
-from maml_studio.config import SECTIONS, ConfigError, load_config
+from maml_studio.config import load_config
+from maml_studio.config_sections import SECTIONS
+from maml_studio.errors import ConfigError
 from maml_studio.experiment import Experiment, seed_stream
 from maml_studio.memory import check_memory
 from maml_studio.pointsets import PointFileError, read_points

@@ -5,7 +5,7 @@ import torch
 
 from maml_studio.algorithms import build_learner
 from maml_studio.algorithms.hand_batched import hand_batched_meta_gradient
-from maml_studio.config import AlgorithmConfig, TaskConfig
+from maml_studio.config_sections import AlgorithmConfig, TaskConfig
 from maml_studio.losses import cross_entropy, mse
 from maml_studio.model import MLP
 from maml_studio.tasks import build_family, generator_for

@@ -12,7 +12,8 @@ import torch
 
 from maml_studio.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from maml_studio.cli import main
-from maml_studio.config import ConfigError, ExperimentConfig, load_config
+from maml_studio.config import ExperimentConfig, load_config
+from maml_studio.errors import ConfigError
 from maml_studio.pointsets import PointFileError, read_points
 from maml_studio.resources import bundled_checkpoint
 from maml_studio.session import load_session, save_session

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from maml_studio.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from maml_studio.config import ConfigError, ExperimentConfig
+from maml_studio.config import ExperimentConfig
+from maml_studio.errors import ConfigError
 from maml_studio.experiment import Experiment
 from maml_studio.tasks import build_family, generator_for
 from maml_studio.tasks.regression import Sine

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from maml_studio.config import ConfigError, TaskConfig
+from maml_studio.config_sections import TaskConfig
+from maml_studio.errors import ConfigError
 from maml_studio.tasks import FAMILY_NAMES, build_family, family_summaries, generator_for
 
 

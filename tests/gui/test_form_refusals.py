@@ -2,7 +2,7 @@
 
 from PySide6.QtCore import Qt
 
-from maml_studio.config import ConfigError
+from maml_studio.errors import ConfigError
 from tests.gui.conftest import by_name
 
 

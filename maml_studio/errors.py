@@ -1,0 +1,5 @@
+"""Errors shared across the engine; a leaf module, so that every layer can raise them."""
+
+
+class ConfigError(ValueError):
+    """A config document or value that cannot be used; the message names the field."""
