@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-import torch
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -30,8 +28,6 @@ from PySide6.QtGui import (
     QPixmap,
     QResizeEvent,
     QShortcut,
-    QUndoCommand,
-    QUndoStack,
 )
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -45,9 +41,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from maml_studio.adaptation_session import (
+    LR_BOUNDS,
+    MAX_SHOTS,
+    MAX_STEPS,
+    AdaptationSession,
+    SampledTask,
+)
 from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
 from maml_studio.config import ConfigError
-from maml_studio.experiment import Experiment, seed_stream
+from maml_studio.experiment import Experiment
 from maml_studio.figure_style import TRUTH, ramp, step_label
 from maml_studio.gui.adaptation_worker import (
     AdaptationRequest,
@@ -61,48 +64,21 @@ from maml_studio.gui.paper_panel import STYLES as PAPER_STYLES
 from maml_studio.gui.paper_panel import PaperPanel
 from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, class_name
 from maml_studio.gui.view_colors import EARLIER_STEPS_ALPHA, VIEW_COLORS
-from maml_studio.pointsets import read_points
-from maml_studio.view_frame import Frame, family_frame
-from maml_studio.view_state import AdaptationView, check_view
+from maml_studio.view_frame import Frame
+from maml_studio.view_state import AdaptationView
 
-MAX_STEPS = 100
-LR_BOUNDS = (1e-6, 10.0)  # the step-size box's range
 QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on demand
 GRID_POINTS = 300
 PICK_RADIUS_PX = 10
 MAX_DRAWN_POINTS = 5_000  # more would make every redraw slow; all of them are adapted to
 PLAY_INTERVAL_MS = 120
 PLANE_RESOLUTION = 100  # the heat map's grid, per side
-QUERY_PER_CLASS = 50  # query points of a sampled classification task, per class
-KEEP_TASK = object()  # set_points: the points still belong to the task on show
 
 CURVES = {  # name: (legend text, colour, width, style)
     "maml": ("meta-learned", (200, 30, 50), 3.0, Qt.PenStyle.SolidLine),
     "pretrained": ("pretrained baseline", (230, 140, 30), 2.0, Qt.PenStyle.SolidLine),
     "random": ("random initialisation", (130, 130, 130), 1.5, Qt.PenStyle.SolidLine),
 }
-
-
-@dataclass
-class SampledTask:
-    params: torch.Tensor  # one task's parameter row
-    description: str
-    query_x: np.ndarray | None = None  # classification: a labelled query set of the task
-    query_y: np.ndarray | None = None
-
-
-class PointsCommand(QUndoCommand):
-    """A change of the support points (and of the sampled task they came from), undoable."""
-
-    def __init__(self, panel: AdaptationPanel, before: tuple, after: tuple, text: str):
-        super().__init__(text)
-        self.panel, self.before, self.after = panel, before, after
-
-    def redo(self) -> None:
-        self.panel.restore(self.after)
-
-    def undo(self) -> None:
-        self.panel.restore(self.before)
 
 
 class PointViewBox(pg.ViewBox):
@@ -124,39 +100,76 @@ class PointViewBox(pg.ViewBox):
             return
         if ev.isStart():
             self._dragging = self.panel.point_near(ev.buttonDownScenePos())
-            self._drag_start = self.panel.points.copy()
+            self._drag_start = self.panel.session.points.copy()
         if self._dragging is None:
             ev.ignore()  # a drag that misses every point moves nothing, the frame included
             return
         ev.accept()
         position = self.mapSceneToView(ev.scenePos())
-        self.panel.move_point(self._dragging, position.x(), position.y())
+        self.panel.session.move_point(self._dragging, position.x(), position.y())
         if ev.isFinish():
-            self.panel.record(self._drag_start, "Move point")
+            self.panel.session.record(self._drag_start, "Move point")
             self._dragging = None
 
 
 class AdaptationPanel(QWidget):
+    """The adaptation view: widgets bound to an `AdaptationSession`, which owns the state.
+
+    Widgets change the session through its methods and show what its events say;
+    the panel itself keeps only what is drawn (the newest result, the grid).
+    """
+
     status_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 session: AdaptationSession | None = None) -> None:
         super().__init__(parent)
-        self.plane_mode = False  # a 2-D classifier: points are (x1, x2, class)
-        self.points = np.zeros((0, 2))  # support points (x, y), or (x1, x2, class) in the plane
-        self.model: Checkpoint | None = None
-        self.experiment: Experiment | None = None
-        self.task: SampledTask | None = None
+        self.session = session or AdaptationSession()
         self.result: AdaptationResult | PlaneResult | None = None
         self.serial = 0
-        self.paper_mode = False
         self._hidden_snapshot: Checkpoint | None = None
-        self._random_state = None
-        self.undo_stack = QUndoStack(self)
+        self._mode_drawn: bool | None = None  # the kind of view the items are set up for
+        self._frame_fitted = None  # the session frame the view was last fitted to
         self.worker = AdaptationThread(self)
         self.worker.done.connect(self._on_result)
         self.worker.failed.connect(lambda message: self._say(f"Adaptation failed: {message}"))
-        self._sample_generator = seed_stream(0, "adaptation-panel")
         self._build()
+        self.session.model_changed.connect(self._model_changed)
+        self.session.points_changed.connect(self._points_changed)
+        self.session.setting_changed.connect(self._setting_changed)
+
+    # -- what the session holds, read by the window, exports and tests ----------------------------
+    @property
+    def points(self) -> np.ndarray:
+        return self.session.points
+
+    @property
+    def task(self) -> SampledTask | None:
+        return self.session.task
+
+    @property
+    def model(self) -> Checkpoint | None:
+        return self.session.checkpoint
+
+    @property
+    def experiment(self) -> Experiment | None:
+        return self.session.experiment
+
+    @property
+    def plane_mode(self) -> bool:
+        return self.session.plane
+
+    @property
+    def paper_mode(self) -> bool:
+        return self.session.paper
+
+    @property
+    def frame(self) -> Frame | None:
+        return self.session.frame
+
+    @property
+    def step(self) -> int:
+        return self.session.step
 
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -169,7 +182,6 @@ class AdaptationPanel(QWidget):
         self.legend = legend_below(self.plot.getPlotItem(), columns=2)  # fits half a screen too
         self.view_box.disableAutoRange()  # the frame moves only when the user asks
         self.plot.getPlotItem().hideButtons()  # autorange would fit diverging curves: Fit view instead
-        self.frame: Frame | None = None
         self.theme = "light"
         self._line_scale = 1.0
         self.truth_item = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=2,
@@ -217,11 +229,12 @@ class AdaptationPanel(QWidget):
         self.sample_button = self._button("Sample task", "Sample task", self.sample_task,
                                           "Draw a random task from the family and K points from it")
         self.shots = QSpinBox()
-        self.shots.setRange(1, 100)
-        self.shots.setValue(5)
+        self.shots.setRange(1, MAX_SHOTS)
+        self.shots.setValue(self.session.shots)
+        self.shots.valueChanged.connect(self.session.set_shots)
         self.shots.setAccessibleName("Sampled points")
         self.shots.setToolTip("How many support points Sample task draws (K)")
-        self.clear_button = self._button("Clear", "Clear points", self.clear_points,
+        self.clear_button = self._button("Clear", "Clear points", self.session.clear_points,
                                          "Remove every support point")
         self.fit_button = self._button("Fit view", "Fit view", self.fit_view,
                                        "Show the family's frame and every point (or double click "
@@ -239,6 +252,8 @@ class AdaptationPanel(QWidget):
         self.class_box = QComboBox()
         self.class_box.setAccessibleName("Point class")
         self.class_box.setToolTip("Class of the points a left click adds (keys 1–9 choose)")
+        self.class_box.currentIndexChanged.connect(
+            lambda index: self.session.set_chosen_class(index) if index >= 0 else None)
         controls.addWidget(self.class_label)
         controls.addWidget(self.class_box)
         controls.addWidget(self.clear_button)
@@ -250,24 +265,24 @@ class AdaptationPanel(QWidget):
         controls.addWidget(QLabel("Steps"))
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, MAX_STEPS)
-        self.slider.setValue(10)
+        self.slider.setValue(self.session.step)
         self.slider.setAccessibleName("Adaptation steps")
         self.slider.setToolTip("Gradient steps taken on the support points")
-        self.slider.valueChanged.connect(self._step_changed)
+        self.slider.valueChanged.connect(self.session.set_step)
         controls.addWidget(self.slider, 1)
-        self.step_label = QLabel("10")
+        self.step_label = QLabel(str(self.session.step))
         self.step_label.setMinimumWidth(30)
         self.step_label.setAccessibleName("Shown step")
         controls.addWidget(self.step_label)
         controls.addWidget(self.play_button)
         controls.addWidget(QLabel("α"))
-        self.lr_box = pg.SpinBox(value=0.01, bounds=LR_BOUNDS, dec=True, step=0.5,
+        self.lr_box = pg.SpinBox(value=self.session.lr, bounds=LR_BOUNDS, dec=True, step=0.5,
                                  minStep=1e-6, decimals=4, compactHeight=False)
         self.lr_box.setAccessibleName("Adaptation learning rate")
         self.lr_box.setToolTip("Inner learning rate used to adapt (Meta-SGD scales its learned "
                                "rates by this over its training rate)")
         self.lr_box.setMinimumWidth(80)
-        self.lr_box.sigValueChanged.connect(self.request)
+        self.lr_box.sigValueChanged.connect(lambda box: self.session.set_lr(float(box.value())))
         controls.addWidget(self.lr_box)
         layout.addLayout(controls)
 
@@ -277,9 +292,9 @@ class AdaptationPanel(QWidget):
                           ("pretrained", "pretrained baseline"), ("random", "random init"),
                           ("truth", "true function")):
             box = QCheckBox(text)
-            box.setChecked(key != "steps")
+            box.setChecked(self.session.shown[key])
             box.setAccessibleName(f"Show {text}")
-            box.toggled.connect(self._redraw)
+            box.toggled.connect(lambda on, key=key: self.session.set_shown({key: on}))
             toggles.addWidget(box)
             self.toggles[key] = box
         self.live_box = QCheckBox("Live: follow training")
@@ -298,9 +313,9 @@ class AdaptationPanel(QWidget):
         self._play_timer.setInterval(PLAY_INTERVAL_MS)
         self._play_timer.timeout.connect(self._play_tick)
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
-        undo.activated.connect(self.undo_stack.undo)
+        undo.activated.connect(self.session.undo)
         redo = QShortcut(QKeySequence("Ctrl+Shift+Z"), self)
-        redo.activated.connect(self.undo_stack.redo)
+        redo.activated.connect(self.session.redo)
         for number in range(1, 10):
             key = QShortcut(QKeySequence(str(number)), self)
             key.activated.connect(lambda index=number - 1: self.select_class(index))
@@ -342,8 +357,6 @@ class AdaptationPanel(QWidget):
         for widget in (self.class_label, self.class_box):
             widget.setVisible(plane)
         self.paper_button.setVisible(not plane)
-        if plane and self.paper_mode:
-            self.set_paper_mode(False)
         self.toggles["steps"].setVisible(not plane)
         truth_text = "true boundary" if plane else "true function"
         self.toggles["truth"].setText(truth_text)
@@ -381,50 +394,11 @@ class AdaptationPanel(QWidget):
         self._hidden_snapshot = None
         if checkpoint is None:
             return False
-        experiment = Experiment.from_config(checkpoint.config)
-        family = experiment.family
-        plane = family.kind == "classification"
-        refusal = None
-        if plane and family.dim_in != 2:
-            refusal = (f"This classifier takes {family.dim_in}-D inputs; the adaptation panel draws "
-                       "2-D classification families in the plane and 1-D regression families.")
-        elif not plane and (family.dim_in != 1 or family.dim_out != 1):
-            refusal = (f"This model maps {family.dim_in} inputs to {family.dim_out} outputs; the "
-                       "adaptation panel draws 1-D regression and 2-D classification families.")
+        refusal = self.session.set_model(checkpoint, live)
         if refusal:
-            self.model, self.experiment, self.result = None, None, None
-            self._clear_curves()
             self.info.setText("")
             self._say(refusal)
             return False
-        family_changed = self.experiment is None or \
-            self.experiment.config.task != experiment.config.task
-        if plane != self.plane_mode or (plane and family_changed):
-            # Points of a regression task mean nothing in the plane, nor classes of another family.
-            self.plane_mode = plane
-            self.undo_stack.clear()
-            self.points, self.task, self.result = self._no_points(), None, None
-            self._show_points()
-            self._clear_curves()
-            self._apply_mode()
-        if plane:
-            self._fill_class_box(family.num_classes)
-        if self.experiment is None or self.experiment.model != experiment.model:
-            # a fixed random initialisation of this architecture, adapted like the others
-            self._random_state = experiment.baseline.init_state(seed_stream(0, "random-init"))
-        new_rate = self.model is None or \
-            self.model.config.algorithm.inner_lr != checkpoint.config.algorithm.inner_lr
-        self.model, self.experiment = checkpoint, experiment
-        self._update_hint()
-        if not live or new_rate:  # a live snapshot keeps the rate the user may have set
-            self.lr_box.blockSignals(True)
-            self.lr_box.setValue(checkpoint.config.algorithm.inner_lr)
-            self.lr_box.blockSignals(False)
-        if family_changed:
-            self.task = None
-            self.frame = family_frame(family)
-            self.fit_view()
-        self.request()
         return True
 
     def clear_model(self, plane: bool = False) -> None:
@@ -432,41 +406,73 @@ class AdaptationPanel(QWidget):
 
         ``plane`` says which view the new experiment's family needs (2-D classification).
         """
-        self.serial += 1  # results still being computed belong to the old model
-        if self.paper_mode:
-            self.set_paper_mode(False)
         self._hidden_snapshot = None
-        self.model, self.experiment, self.result, self.task = None, None, None, None
-        self.plane_mode = plane
-        self.undo_stack.clear()
-        self.points = self._no_points()
-        self._show_points()
-        self._clear_curves()
-        self._apply_mode()
+        self.session.clear_model(plane)
         self.info.setText("")
         self._say("No model yet: press Start to train one, or open a checkpoint.")
 
-    def _fill_class_box(self, classes: int) -> None:
-        if self.class_box.count() == classes:
+    def _model_changed(self) -> None:
+        """Another model, family or view: set up the items, frame and controls for it."""
+        self.serial += 1  # results still being computed belong to the model before
+        session = self.session
+        if self._mode_drawn != session.plane:
+            self._mode_drawn = session.plane
+            self.result = None
+            self._clear_curves()
+            self._apply_mode()
+        if session.experiment is None:
+            self.result = None
+            self._clear_curves()
+            self._update_hint()
             return
-        self.class_box.clear()
-        for index in range(classes):
-            swatch = QPixmap(12, 12)
-            swatch.fill(QColor(*CLASS_COLORS[index]))
-            self.class_box.addItem(QIcon(swatch), f"class {class_name(index)}", index)
-        self.class_box.setCurrentIndex(0)
+        if session.plane:
+            self._fill_class_box(session.classes)
+        self._update_hint()
+        if session.frame is not self._frame_fitted:
+            self._frame_fitted = session.frame
+            self.fit_view()
+        self.request()
+
+    def _fill_class_box(self, classes: int) -> None:
+        if self.class_box.count() != classes:
+            self.class_box.blockSignals(True)
+            self.class_box.clear()
+            for index in range(classes):
+                swatch = QPixmap(12, 12)
+                swatch.fill(QColor(*CLASS_COLORS[index]))
+                self.class_box.addItem(QIcon(swatch), f"class {class_name(index)}", index)
+            self.class_box.blockSignals(False)
+        self.class_box.setCurrentIndex(self.session.chosen_class)
 
     def select_class(self, index: int) -> None:
         """Choose the class that left clicks add (keys 1–9)."""
-        if self.plane_mode and index < self.class_box.count():
-            self.class_box.setCurrentIndex(index)
+        self.session.set_chosen_class(index)
 
     @property
     def current_class(self) -> int:
-        return max(self.class_box.currentIndex(), 0)
+        return self.session.chosen_class
 
-    def _no_points(self) -> np.ndarray:
-        return np.zeros((0, 3 if self.plane_mode else 2))
+    def _setting_changed(self, name: str) -> None:
+        """Show a setting the session changed, and draw or compute what it affects."""
+        session = self.session
+        if name == "step":
+            _quietly(self.slider, self.slider.setValue, session.step)
+            self.step_label.setText(str(session.step))
+            self._step_changed(session.step)
+        elif name == "lr":
+            if abs(float(self.lr_box.value()) - session.lr) > 1e-12 * session.lr:
+                _quietly(self.lr_box, self.lr_box.setValue, session.lr)
+            self.request()
+        elif name == "shots":
+            _quietly(self.shots, self.shots.setValue, session.shots)
+        elif name == "shown":
+            for key, box in self.toggles.items():
+                _quietly(box, box.setChecked, session.shown[key])
+            self._redraw()
+        elif name == "chosen_class":
+            _quietly(self.class_box, self.class_box.setCurrentIndex, session.chosen_class)
+        elif name == "paper":
+            self._show_paper_mode(session.paper)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -476,31 +482,19 @@ class AdaptationPanel(QWidget):
     def set_grid(self, on: bool) -> None:
         self.plot.showGrid(x=on, y=on, alpha=0.2 if on else 0)
 
-    def _models(self) -> dict:
-        exp, model = self.experiment, self.model
-        models = {"maml": (exp.learner, model.state)}
-        if model.baseline_state is not None:
-            models["pretrained"] = (exp.baseline, model.baseline_state)
-        models["random"] = (exp.baseline, self._random_state)
-        return models
-
     # -- points ---------------------------------------------------------------------------------
     def set_points(self, points: np.ndarray, record: bool = True, text: str = "Edit points",
-                   task: SampledTask | object | None = KEEP_TASK) -> None:
-        """Show ``points``; ``task`` is the sampled task they belong to (None: the user's own,
-        default: unchanged). Recorded for undo unless told not."""
-        task = self.task if task is KEEP_TASK else task
-        after = (np.asarray(points, dtype=float).reshape(-1, 3 if self.plane_mode else 2).copy(), task)
-        if record:
-            self.undo_stack.push(PointsCommand(self, self._current(), after, text))
-        else:  # a drag in progress: recorded once it finishes
-            self.restore((after[0], self.task))
+                   **task) -> None:
+        """Show ``points`` (see `AdaptationSession.set_points`)."""
+        self.session.set_points(points, text=text, record=record, **task)
 
-    def _current(self) -> tuple:
-        return self.points.copy(), self.task
+    def undo(self) -> bool:
+        return self.session.undo()
 
-    def restore(self, snapshot: tuple) -> None:
-        self.points, self.task = snapshot[0].copy(), snapshot[1]
+    def redo(self) -> bool:
+        return self.session.redo()
+
+    def _points_changed(self) -> None:
         self._show_points()
         self.request()
 
@@ -568,31 +562,14 @@ class AdaptationPanel(QWidget):
             return f"{count:,} points"
         return f"{count:,} points ({MAX_DRAWN_POINTS:,} drawn)"
 
-    def record(self, before: np.ndarray, text: str) -> None:
-        """Record an edit already applied (a finished drag) for undo."""
-        if not np.array_equal(before, self.points):
-            command = PointsCommand(self, (before, self.task), self._current(), text)
-            self.undo_stack.push(command)
-
     def add_point(self, x: float, y: float, label: int | None = None) -> None:
-        """Add a support point; in the plane, of class ``label`` (default: the chosen class)."""
-        if self.plane_mode:
-            label = self.current_class if label is None else label
-            self.set_points(np.vstack([self.points, [[x, y, label]]]),
-                            text=f"Add class {class_name(label)} point")
-        else:
-            self.set_points(np.vstack([self.points, [[x, y]]]), text="Add point")
+        self.session.add_point(x, y, label)
 
     def remove_point(self, index: int) -> None:
-        self.set_points(np.delete(self.points, index, axis=0), text="Remove point")
-
-    def move_point(self, index: int, x: float, y: float) -> None:
-        points = self.points.copy()
-        points[index, :2] = (x, y)
-        self.set_points(points, record=False)
+        self.session.remove_point(index)
 
     def clear_points(self) -> None:
-        self.set_points(self._no_points(), text="Clear points", task=None)
+        self.session.clear_points()
 
     def point_near(self, scene_pos: QPointF) -> int | None:
         """Index of the support point within a few pixels of ``scene_pos``."""
@@ -638,25 +615,10 @@ class AdaptationPanel(QWidget):
 
     # -- tasks ------------------------------------------------------------------------------------
     def sample_task(self, shots: int | None = None) -> None:
-        if self.experiment is None:
-            return
-        family = self.experiment.family.evaluation_family()  # held-out tasks where there are some
         try:
-            self._sample_from(family, shots)
+            self.session.sample_task(shots)
         except ConfigError as exc:  # task files that are not on this computer
             self._say(str(exc))
-
-    def _sample_from(self, family, shots: int | None) -> None:
-        if self.plane_mode:
-            batch = family.sample(1, shots or self.shots.value(), QUERY_PER_CLASS, self._sample_generator)
-            task = SampledTask(batch.params[0], family.describe(batch.params[0]),
-                               batch.query_x[0].numpy(), batch.query_y[0, :, 0].numpy())
-            points = np.column_stack([batch.support_x[0].numpy(), batch.support_y[0, :, 0].numpy()])
-        else:
-            batch = family.sample(1, shots or self.shots.value(), 0, self._sample_generator)
-            task = SampledTask(batch.params[0], family.describe(batch.params[0]))
-            points = np.column_stack([batch.support_x[0, :, 0].numpy(), batch.support_y[0, :, 0].numpy()])
-        self.set_points(points, text="Sample task", task=task)
 
     def toggle_paper_figure(self) -> None:
         if self.paper_mode:
@@ -665,43 +627,31 @@ class AdaptationPanel(QWidget):
             self.paper_figure()
 
     def set_paper_mode(self, on: bool) -> None:
-        """Two panels, MAML and pretrained, as the paper draws Figure 2; or back to one."""
-        self.paper_mode = on
-        self.paper_button.setChecked(on)
-        self.paper_plot.setVisible(on)
-        QTimer.singleShot(0, self._settle_panels)
-        self._legend_columns(1 if on else 2)  # a wide legend would widen the panel past its edge
-        self.plot.setAccessibleName("Paper figure: MAML" if on else "Adaptation plot")
-        self.plot.setTitle("MAML" if on else None)
-        self.set_theme(self.theme)  # the ramps of the paper, or the usual colours
-        self._redraw()
+        self.session.set_paper(on)
+        self.paper_button.setChecked(self.paper_mode)
 
     def paper_figure(self) -> None:
         """Figure 2 of the MAML paper on the current model: a sine task and 10 points."""
         if self.experiment is None:
+            self.paper_button.setChecked(False)
             return
-        if self.plane_mode or self.experiment.config.task.family != "sine":
-            self._say("Paper figure needs a sine model: open the bundled sine-finn2017 model.")
-            return
-        if self.model.baseline_state is None:
-            self._say("Paper figure compares with the pretrained baseline, which this model lacks.")
-            return
-        self.paper_mode = True
-        self.paper_button.setChecked(True)
-        self.paper_plot.show()
+        refusal = self.session.paper_figure()
+        self.paper_button.setChecked(self.paper_mode)
+        if refusal:
+            self._say(refusal)
+
+    def _show_paper_mode(self, on: bool) -> None:
+        """Two panels, MAML and pretrained, as the paper draws Figure 2; or back to one."""
+        self.paper_button.setChecked(on)
+        self.paper_plot.setVisible(on)
         QTimer.singleShot(0, self._settle_panels)
-        self._legend_columns(1)
-        self._copy_frame_to_paper_panel()
-        self.plot.setAccessibleName("Paper figure: MAML")
-        self.plot.setTitle("MAML")
-        self.set_theme(self.theme)
-        self.shots.setValue(10)
-        self.slider.setValue(10)
-        for key in ("maml", "pretrained", "truth"):
-            self.toggles[key].setChecked(True)
-        self.toggles["random"].setChecked(False)
-        self.toggles["steps"].setChecked(False)
-        self.sample_task(10)
+        self._legend_columns(1 if on else 2)  # a wide legend would widen the panel past its edge
+        if on:
+            self._copy_frame_to_paper_panel()
+        self.plot.setAccessibleName("Paper figure: MAML" if on else "Adaptation plot")
+        self.plot.setTitle("MAML" if on else None)
+        self.set_theme(self.theme)  # the ramps of the paper, or the usual colours
+        self._redraw()
 
     # -- computing ---------------------------------------------------------------------------------
     def request(self) -> None:
@@ -713,8 +663,8 @@ class AdaptationPanel(QWidget):
         if self.plane_mode:
             task = self.task
             self.worker.submit(PlaneRequest(
-                self.serial, self._models(), family, self.points[:, :2].copy(),
-                self.points[:, 2].copy(), self.step, float(self.lr_box.value()), PLANE_RESOLUTION,
+                self.serial, self.session.models(), family, self.points[:, :2].copy(),
+                self.points[:, 2].copy(), self.step, self.session.lr, PLANE_RESOLUTION,
                 task.params if task else None, task.query_x if task else None,
                 task.query_y if task else None))
             return
@@ -723,9 +673,9 @@ class AdaptationPanel(QWidget):
             low, high = min(low, self.points[:, 0].min()), max(high, self.points[:, 0].max())
         self.grid = np.linspace(low, high, GRID_POINTS)
         self.worker.submit(AdaptationRequest(
-            self.serial, self._models(), self.points[:, 0].copy(), self.points[:, 1].copy(),
+            self.serial, self.session.models(), self.points[:, 0].copy(), self.points[:, 1].copy(),
             self.grid.copy(), QUICK_STEPS if self.step <= QUICK_STEPS else MAX_STEPS,
-            float(self.lr_box.value())))
+            self.session.lr))
 
     def _on_result(self, result: AdaptationResult | PlaneResult) -> None:
         if result.serial != self.serial:
@@ -735,7 +685,6 @@ class AdaptationPanel(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------------
     def _step_changed(self, step: int) -> None:
-        self.step_label.setText(str(step))
         if self.plane_mode:
             self.request()  # the plane computes the step on show
             return
@@ -743,10 +692,6 @@ class AdaptationPanel(QWidget):
             self.request()  # beyond the steps computed so far: compute up to MAX_STEPS
             return
         self._redraw()
-
-    @property
-    def step(self) -> int:
-        return self.slider.value()
 
     def _clear_curves(self) -> None:
         for item in (*self.curve_items.values(), *self.paper_items.values(), self.steps_item,
@@ -771,7 +716,7 @@ class AdaptationPanel(QWidget):
         truth = self._truth()
         self.truth_item.setData(self.grid if truth is not None else [],
                                 truth if truth is not None else [])
-        self.truth_item.setVisible(self.toggles["truth"].isChecked())
+        self.truth_item.setVisible(self.session.shown["truth"])
         notes = []
         for name, item in self.curve_items.items():
             curves = result.curves.get(name)
@@ -782,7 +727,7 @@ class AdaptationPanel(QWidget):
             if diverged is not None:
                 notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
             item.setData(self.grid, self._in_frame(curves[shown]))
-            item.setVisible(self.toggles[name].isChecked())
+            item.setVisible(self.session.shown[name])
             label = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}"
             if truth is not None:
                 label += f"  (MSE {np.mean((curves[shown] - truth) ** 2):.3f})"
@@ -800,7 +745,7 @@ class AdaptationPanel(QWidget):
         family = self.experiment.family
         low, high = family.x_range
         half = (high - low) / (PLANE_RESOLUTION - 1) / 2  # pixel centres on the grid points
-        shown_models = [n for n in CURVES if n in result.images and self.toggles[n].isChecked()]
+        shown_models = [n for n in CURVES if n in result.images and self.session.shown[n]]
         if shown_models:
             self.heat_item.setImage(result.images[shown_models[0]], autoLevels=False)
             self.heat_item.setRect(QRectF(low - half, low - half, high - low + 2 * half,
@@ -812,14 +757,14 @@ class AdaptationPanel(QWidget):
                 item.setData([], [])
                 continue
             item.setData(*result.boundaries[name])
-            item.setVisible(self.toggles[name].isChecked())
+            item.setVisible(self.session.shown[name])
             diverged = result.diverged_at.get(name)
             shown = result.step if diverged is None or result.step < diverged else max(diverged - 1, 0)
             if diverged is not None and result.step >= diverged:
                 notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
             labels[name] = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}" + \
                 self._accuracy_text(result, name, shown)
-        show_truth = self.toggles["truth"].isChecked() and result.truth_boundary is not None
+        show_truth = self.session.shown["truth"] and result.truth_boundary is not None
         self.truth_boundary_item.setData(*(result.truth_boundary if show_truth else ([], [])))
         task = self.task
         if show_truth and task is not None and task.query_x is not None:
@@ -880,7 +825,7 @@ class AdaptationPanel(QWidget):
 
     def _draw_earlier_steps(self, step: int) -> None:
         curves = self.result.curves["maml"]
-        if step == 0 or not self.toggles["steps"].isChecked():
+        if step == 0 or not self.session.shown["steps"]:
             self.steps_item.setData([], [])
             return
         shown = [s for s in range(step) if np.isfinite(curves[s]).all()]
@@ -931,10 +876,7 @@ class AdaptationPanel(QWidget):
         return [label.text for _, label in self.legend.items]
 
     def _truth(self) -> np.ndarray | None:
-        if self.task is None or not self.experiment.family.has_truth:
-            return None
-        grid = torch.as_tensor(self.grid, dtype=torch.float32).reshape(1, -1, 1)
-        return self.experiment.family.truth(self.task.params.unsqueeze(0), grid)[0, :, 0].numpy()
+        return self.session.truth(self.grid)
 
     def current_result(self) -> AdaptationResult:
         """The result for the points on show; an error while it is still being computed."""
@@ -961,20 +903,11 @@ class AdaptationPanel(QWidget):
     # -- sessions ------------------------------------------------------------------------------------
     def view_state(self) -> dict:
         """The points, sampled task and settings on show, as JSON-ready values for a session."""
-        task = None
-        if self.task is not None:
-            task = {"params": self.task.params.tolist(), "description": self.task.description}
-            if self.task.query_x is not None:
-                task.update(query_x=self.task.query_x.tolist(), query_y=self.task.query_y.tolist())
-        return {"points": self.points.tolist(), "task": task, "step": self.step,
-                "lr": float(self.lr_box.value()), "shots": self.shots.value(),
-                "class": self.current_class,
-                "shown": {name: box.isChecked() for name, box in self.toggles.items()}}
+        return self.session.view_state()
 
     def check_view(self, state: dict, experiment: Experiment | None = None) -> AdaptationView:
         """A session's view checked whole for ``experiment`` (default: the shown one)."""
-        return check_view(state, experiment or self.experiment, max_steps=MAX_STEPS,
-                          max_shots=self.shots.maximum(), lr_bounds=LR_BOUNDS)
+        return self.session.check_view(state, experiment)
 
     def restore_view(self, state: dict) -> bool:
         """Show a session's points and settings; a state that does not fit the model is ignored.
@@ -984,26 +917,10 @@ class AdaptationPanel(QWidget):
         if self.experiment is None:
             return False
         try:
-            view = self.check_view(state)
+            self.session.restore_view(state)
         except ValueError as exc:
             self._say(f"The session's adaptation points could not be restored ({exc}).")
             return False
-        task = None
-        if view.task_params is not None:
-            task = SampledTask(torch.tensor(view.task_params, dtype=torch.float32),
-                               view.task_description, view.query_x, view.query_y)
-        for name, shown in view.shown.items():
-            if name in self.toggles:
-                self.toggles[name].setChecked(shown)
-        if view.shots is not None:
-            self.shots.setValue(view.shots)
-        if view.lr is not None:
-            self.lr_box.setValue(view.lr)
-        self.select_class(view.chosen_class)
-        if view.step is not None:
-            self.slider.setValue(view.step)
-        self.undo_stack.clear()
-        self.restore((view.points, task))
         self.fit_view()  # every restored point in sight
         return True
 
@@ -1051,9 +968,9 @@ class AdaptationPanel(QWidget):
     # -- the frame -------------------------------------------------------------------------------------
     def fit_view(self) -> None:
         """The family's frame, grown to hold every point: clicks and curves never change it."""
-        if self.frame is None:
+        frame = self.session.fitted_frame()
+        if frame is None:
             return
-        frame = self.frame.including(self.points)
         self.view_box.setRange(xRange=(frame.x_low, frame.x_high), yRange=(frame.y_low, frame.y_high),
                                padding=0)
 
@@ -1067,14 +984,14 @@ class AdaptationPanel(QWidget):
     # -- play ----------------------------------------------------------------------------------------
     def play(self) -> None:
         self._play_target = max(self.step, 1)
-        self.slider.setValue(0)
+        self.session.set_step(0)
         self._play_timer.start()
 
     def _play_tick(self) -> None:
         if self.step >= self._play_target:
             self._play_timer.stop()
             return
-        self.slider.setValue(self.step + 1)
+        self.session.set_step(self.step + 1)
 
     # -- files ---------------------------------------------------------------------------------------
     def import_points(self, path) -> None:
@@ -1082,24 +999,10 @@ class AdaptationPanel(QWidget):
 
     def points_reader(self, path):
         """A function that reads ``path`` into this view's point array, safe off the GUI thread."""
-        plane = self.plane_mode
-        classes = self.experiment.family.num_classes if plane else None
-
-        def read() -> np.ndarray:
-            if plane:
-                points = read_points(path, 2, 1, need_y=True, num_classes=classes)
-            else:
-                points = read_points(path, 1, 1, need_y=True)
-            if points.x.shape[0] != 1:
-                raise ValueError(f"{path}: holds {points.x.shape[0]} tasks; the panel shows one")
-            return np.column_stack([points.x[0].numpy(), points.y[0, :, 0].numpy()])
-
-        return read
+        return self.session.points_reader(path)
 
     def apply_imported_points(self, points: np.ndarray) -> None:
-        if self.experiment is None or points.shape[1] != (3 if self.plane_mode else 2):
-            raise ValueError("the model on show changed while the file was read; import it again")
-        self.set_points(points, text="Import points", task=None)
+        self.session.apply_imported_points(points)
 
     def export_predictions(self, path) -> None:
         if self.plane_mode:
@@ -1142,6 +1045,13 @@ class AdaptationPanel(QWidget):
     def shutdown(self) -> None:
         self._play_timer.stop()
         self.worker.shutdown()
+
+
+def _quietly(widget, setter, value) -> None:
+    """Show a value the session holds without the widget reporting it back as a change."""
+    blocked = widget.blockSignals(True)
+    setter(value)
+    widget.blockSignals(blocked)
 
 
 def _paper_label(step: int, values: np.ndarray, truth: np.ndarray | None) -> str:

@@ -90,10 +90,10 @@ def test_dragging_and_removing_points_update_the_curve(panel, qtbot):
     click_at(qtbot, panel, -3.0, 1.0, modifier=Qt.KeyboardModifier.ControlModifier)
     assert len(panel.points) == 1
     settled(qtbot, panel)
-    panel.undo_stack.undo()
-    panel.undo_stack.undo()
+    panel.session.undo()
+    panel.session.undo()
     assert len(panel.points) == 3
-    panel.undo_stack.redo()
+    panel.session.redo()
     assert len(panel.points) == 2
 
 
@@ -218,7 +218,7 @@ def test_undo_brings_back_the_sampled_task_with_its_points(panel, qtbot):
     task = panel.task
     panel.clear_points()
     assert panel.task is None and len(panel.points) == 0
-    panel.undo_stack.undo()
+    panel.session.undo()
     assert panel.task is task and len(panel.points) == 10
     settled(qtbot, panel)
     assert len(panel.truth_item.getData()[0]) == len(panel.grid)

@@ -114,7 +114,7 @@ def test_class_keys_choose_the_class_and_edits_undo(plane, qtbot):
     assert plane.points[0, 2] == 2
     click_at(qtbot, plane, 1.0, -1.0, modifier=Qt.KeyboardModifier.ControlModifier)
     assert len(plane.points) == 1
-    plane.undo_stack.undo()
+    plane.session.undo()
     assert len(plane.points) == 2
     result = settled(qtbot, plane)
     assert result.probabilities["maml"].shape == (100, 100, 3)
