@@ -14,7 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
 from maml_studio.gui.legend_below import legend_below
-from maml_studio.history import VALIDATION_COLUMNS, History
+from maml_studio.history import VALIDATION_COLUMNS
+from maml_studio.run_model import RunModel
 
 SMOOTHING_WINDOW = 100
 REFRESH_MS = 250
@@ -55,8 +56,11 @@ class GrowingSeries:
 
 
 class LossPlot(pg.PlotWidget):
-    def __init__(self, parent=None) -> None:
+    """Draws a `RunModel`'s history; the series it keeps are drawing caches of that history."""
+
+    def __init__(self, parent=None, run: RunModel | None = None) -> None:
         super().__init__(parent)
+        self.run = run or RunModel()
         self.setAccessibleName("Meta-training loss plot")
         self.setLabel("bottom", "meta-iteration")
         self.setLabel("left", "loss (MSE)")
@@ -64,7 +68,6 @@ class LossPlot(pg.PlotWidget):
         self._follow_y = True  # the y range follows the curves until the user zooms or pans
         self.train = GrowingSeries()
         self.baseline = GrowingSeries()
-        self.validation: list[tuple[float, ...]] = []
         self.line_width = 2.0
         # Dense curves are drawn 1 px wide: wider pens cost Qt's raster engine twice the time.
         self.raw_item = self._curve("meta-train loss", (100, 140, 220, 70), 1)
@@ -90,6 +93,10 @@ class LossPlot(pg.PlotWidget):
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self._refresh_if_dirty)
         self._timer.start()
+        self.run.reset.connect(self._history_reset)
+        self.run.extended.connect(self._history_extended)
+        if self.run.history.iterations or self.run.history.validation:
+            self._history_reset()
 
     def _curve(self, name, color, width, symbol=None, style=Qt.PenStyle.SolidLine):
         pen = pg.mkPen(color, width=width, style=style)
@@ -169,28 +176,30 @@ class LossPlot(pg.PlotWidget):
         self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # -- data ------------------------------------------------------------------------------------
-    def clear_history(self) -> None:
-        self.train, self.baseline, self.validation = GrowingSeries(), GrowingSeries(), []
-        self.v_line.hide()  # a read-out of the earlier run
-        self.readout.hide()
-        self._validation_dirty = True
-        self.refresh()
+    @property
+    def validation(self) -> list[tuple[float, ...]]:
+        return self.run.history.validation
 
-    def set_history(self, history: History) -> None:
+    def _history_reset(self) -> None:
+        """Another run, or a loaded one: draw its whole history, following it again."""
+        history = self.run.history
         self.train, self.baseline = GrowingSeries(), GrowingSeries()
         self.train.extend(history.train_loss)
         self.baseline.extend(history.baseline_loss)
-        self.validation = list(history.validation)
+        self.v_line.hide()  # a read-out of the earlier run
+        self.readout.hide()
         self._validation_dirty = True
         self._follow_y = True
         self.refresh()
         self.enableAutoRange(x=True)
 
-    def append(self, train_losses, baseline_losses, validations=()) -> None:
-        self.train.extend(train_losses)
-        self.baseline.extend(baseline_losses)
-        self.validation.extend(validations)
-        self._dirty = True
+    def _history_extended(self, train: int, baseline: int, validations: int) -> None:
+        history = self.run.history
+        if train:
+            self.train.extend(history.train_loss[-train:])
+        if baseline:
+            self.baseline.extend(history.baseline_loss[-baseline:])
+        self._dirty = True  # drawn by the refresh timer: appends are cheap, drawing is throttled
         self._validation_dirty = self._validation_dirty or bool(validations)
 
     def _refresh_if_dirty(self) -> None:

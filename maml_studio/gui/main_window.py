@@ -43,6 +43,7 @@ from maml_studio.gui.theme import (
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
 from maml_studio.history import History, history_to_csv
 from maml_studio.resources import bundled_checkpoint, preset_names
+from maml_studio.run_model import RunModel
 from maml_studio.session import SESSION_SUFFIX, load_session, save_session
 from maml_studio.tasks import build_family
 from maml_studio.training import Finished, Validation
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
         self.controller = TrainingController(self)
         self.model: Checkpoint | None = None  # the parameters the app currently shows and adapts
-        self.history = History()
+        self.run = RunModel()  # the one owner of the run's history; the loss plot draws it
         self.run_config: ExperimentConfig | None = None
         self.resumable = False  # a stopped run of this window that Start continues
         self.unsaved = False
@@ -96,7 +97,7 @@ class MainWindow(QMainWindow):
                                          QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.experiment_dock)
 
-        self.loss_plot = LossPlot()
+        self.loss_plot = LossPlot(run=self.run)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Views")
         self.tabs.addTab(self.loss_plot, "Training")
@@ -118,6 +119,11 @@ class MainWindow(QMainWindow):
         freeze_startup_objects()
 
     # -- construction ------------------------------------------------------------------------------
+
+    @property
+    def history(self) -> History:
+        """The run's history, owned by `self.run`."""
+        return self.run.history
     def _action(self, text: str, slot, shortcut=None, name: str | None = None,
                 checkable: bool = False) -> QAction:
         action = QAction(text, self)
@@ -250,8 +256,7 @@ class MainWindow(QMainWindow):
         else:
             if self.unsaved and not self.confirm_discard("Start a new run"):
                 return False
-            self.history = History()
-            self.loss_plot.clear_history()
+            self.run.clear()
             self.loss_plot.set_kind(build_family(config.task).kind)
             self.controller.start(config)
         self.run_config = config
@@ -296,8 +301,7 @@ class MainWindow(QMainWindow):
 
     def _clear_run(self) -> None:
         """Forget the run's curves, read-outs, rate, time and compile state."""
-        self.history = History()
-        self.loss_plot.clear_history()
+        self.run.clear()
         self.resumable = False
         self.unsaved = False
         self.controller.optimizer_state = None
@@ -326,9 +330,7 @@ class MainWindow(QMainWindow):
             self.start_training()
 
     def _on_progress(self, update: LossUpdate) -> None:
-        self.history.train_loss.extend(update.train_losses)
-        self.history.baseline_loss.extend(update.baseline_losses)
-        self.loss_plot.append(update.train_losses, update.baseline_losses)
+        self.run.append(update.train_losses, update.baseline_losses)
         progress = update.progress
         if progress is None or self.status != "training":  # no ETA while paused or stopping
             return
@@ -342,9 +344,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(int(1000 * progress.iteration / total))
 
     def _on_validation(self, validation: Validation) -> None:
-        row = validation.history_row()
-        self.history.validation.append(row)
-        self.loss_plot.append([], [], [row])
+        self.run.append([], [], [validation.history_row()])
 
     def _on_compile_status(self, status) -> None:
         text = {"compiling": "compiling…", "ready": "compiled", "failed": "eager (compile failed)",
@@ -423,12 +423,11 @@ class MainWindow(QMainWindow):
         self._clear_run()
         self.model = checkpoint
         self.adaptation.set_model(checkpoint)
-        self.history = checkpoint.history.copy()
+        self.run.load(checkpoint.history)
         self.run_config = checkpoint.config
         self.controller.optimizer_state = None  # a file holds no optimiser state
         self.experiment_panel.set_config(checkpoint.config)
         self.loss_plot.set_kind(build_family(checkpoint.config.task).kind)
-        self.loss_plot.set_history(self.history)
         log = bool(view.get("log_scale", self.log_action.isChecked()))
         self.log_action.setChecked(log)
         self.loss_plot.set_log_scale(log)
