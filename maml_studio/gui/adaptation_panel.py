@@ -1,26 +1,20 @@
 """The adaptation panel: click support points, watch the model fit them after K steps.
 
-Regression (1-D families): left click adds a point, dragging moves it, right
-click (or Ctrl+click) removes it. The curves after every step come from one
-computation on the adaptation thread, so the step slider only picks which one
-to show.
-
-Classification (2-D families) turns the plot into the plane: left click adds a
-point of the chosen class (A unless picked otherwise, keys 1–9 pick), right
-click a point of class B (of the chosen class with more than two classes),
-Ctrl+click removes one and dragging moves it. The meta-learned model's class
-probabilities after the chosen step are drawn as a heat map under every
-model's decision boundary; the adaptation thread computes each step on demand.
+The panel binds widgets to an `AdaptationSession` (which owns every piece of
+state) and shows one of two views over it: `CurveView` for 1-D regression
+families (left click adds a point, dragging moves it, right click or
+Ctrl+click removes it; the curves after every step come from one computation,
+so the slider only picks which to show) and `PlaneView` for 2-D classifiers
+(clicks add points of a class; a heat map and every model's decision boundary
+after the chosen step). Adaptation runs on its own thread; the newest request
+wins.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QIcon,
@@ -41,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from maml_studio.adaptation_jobs import AdaptationResult, PlaneResult
 from maml_studio.adaptation_session import (
     LR_BOUNDS,
     MAX_SHOTS,
@@ -48,37 +43,23 @@ from maml_studio.adaptation_session import (
     AdaptationSession,
     SampledTask,
 )
-from maml_studio.checkpoint import Checkpoint, atomic_write_bytes
-from maml_studio.config import ConfigError
+from maml_studio.checkpoint import Checkpoint
+from maml_studio.errors import ConfigError
 from maml_studio.experiment import Experiment
-from maml_studio.figure_style import TRUTH, ramp, step_label
-from maml_studio.gui.adaptation_worker import (
-    AdaptationRequest,
-    AdaptationResult,
-    AdaptationThread,
-    PlaneRequest,
-    PlaneResult,
-)
+from maml_studio.gui import curve_view, plane_view
+from maml_studio.gui.adaptation_worker import AdaptationThread
+from maml_studio.gui.curve_view import CurveView
 from maml_studio.gui.legend_below import legend_below
-from maml_studio.gui.paper_panel import STYLES as PAPER_STYLES
 from maml_studio.gui.paper_panel import PaperPanel
-from maml_studio.gui.plane_drawing import CLASS_COLORS, CLASS_SYMBOLS, class_name
-from maml_studio.gui.view_colors import EARLIER_STEPS_ALPHA, VIEW_COLORS
+from maml_studio.gui.plane_view import PlaneView
+from maml_studio.gui.view_colors import VIEW_COLORS
+from maml_studio.plane_maps import CLASS_COLORS, class_name
 from maml_studio.view_frame import Frame
 from maml_studio.view_state import AdaptationView
 
-QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on demand
-GRID_POINTS = 300
 PICK_RADIUS_PX = 10
 MAX_DRAWN_POINTS = 5_000  # more would make every redraw slow; all of them are adapted to
 PLAY_INTERVAL_MS = 120
-PLANE_RESOLUTION = 100  # the heat map's grid, per side
-
-CURVES = {  # name: (legend text, colour, width, style)
-    "maml": ("meta-learned", (200, 30, 50), 3.0, Qt.PenStyle.SolidLine),
-    "pretrained": ("pretrained baseline", (230, 140, 30), 2.0, Qt.PenStyle.SolidLine),
-    "random": ("random initialisation", (130, 130, 130), 1.5, Qt.PenStyle.SolidLine),
-}
 
 
 class PointViewBox(pg.ViewBox):
@@ -171,42 +152,31 @@ class AdaptationPanel(QWidget):
     def step(self) -> int:
         return self.session.step
 
+    @property
+    def view(self) -> CurveView | PlaneView:
+        """The view of the session's family: the plane of a 2-D classifier, else the curves."""
+        return self.plane_view if self.session.plane else self.curve_view
+
     # -- construction ---------------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         self.view_box = PointViewBox(self)
         self.plot = pg.PlotWidget(viewBox=self.view_box)
         self.plot.setAccessibleName("Adaptation plot")
-        self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
-                             "Ctrl+click: remove it")
+        self.plot.setToolTip(curve_view.TOOLTIP)
         self.legend = legend_below(self.plot.getPlotItem(), columns=2)  # fits half a screen too
         self.view_box.disableAutoRange()  # the frame moves only when the user asks
         self.plot.getPlotItem().hideButtons()  # autorange would fit diverging curves: Fit view instead
         self.theme = "light"
         self._line_scale = 1.0
-        self.truth_item = self.plot.plot([], [], pen=pg.mkPen((20, 20, 20), width=2,
-                                                               style=Qt.PenStyle.DashLine))
-        self.steps_item = self.plot.plot([], [], pen=pg.mkPen((200, 30, 50, 60), width=1),
-                                         connect="finite")
-        # Paper figure: the meta-learned model's pre-update and one-step fits in this panel
-        # (its chosen step is the usual curve); the baseline's in the panel beside it.
-        self.paper_items = {
-            ("maml", step): self.plot.plot([], [], pen=pg.mkPen(
-                CURVES["maml"][1], width=2,
-                style=Qt.PenStyle.DotLine if step == 0 else Qt.PenStyle.DashLine))
-            for step in (0, 1)
-        }
-        self.curve_items = {
-            name: self.plot.plot([], [], pen=pg.mkPen(color, width=width, style=style))
-            for name, (_, color, width, style) in CURVES.items()
-        }
-        for item in self.paper_items.values():
-            item.setVisible(False)
+        # Two views over the session, each with its own items: the curves of a 1-D regression
+        # family, and the plane of a 2-D classifier. The session's family chooses `self.view`.
+        self.curve_view = CurveView(self)
+        self.plane_view = PlaneView(self)
         self.points_item = pg.ScatterPlotItem(size=11, brush=pg.mkBrush(30, 30, 30),
                                               pen=pg.mkPen("w", width=1.5))
         self.points_item.setZValue(10)
         self.plot.addItem(self.points_item)
-        self._build_plane_items()
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.message = pg.TextItem(anchor=(0, 0), color=(150, 30, 30))
         self.message.setZValue(20)
@@ -322,38 +292,11 @@ class AdaptationPanel(QWidget):
         self._apply_mode()
         self.set_theme(self.theme)
 
-    def _build_plane_items(self) -> None:
-        """The plane's items: heat map, boundaries, the task's truth and query points."""
-        self.heat_item = pg.ImageItem(axisOrder="row-major")
-        self.heat_item.setZValue(-10)
-        self.plot.addItem(self.heat_item)
-        self.boundary_items = {
-            name: self.plot.plot([], [], connect="finite", pen=pg.mkPen(
-                color, width=width + 0.5,
-                style=Qt.PenStyle.SolidLine if name == "maml" else Qt.PenStyle.DashLine))
-            for name, (_, color, width, _style) in CURVES.items()
-        }
-        self.truth_boundary_item = self.plot.plot([], [], connect="finite", pen=pg.mkPen(
-            (20, 20, 20), width=2, style=Qt.PenStyle.DotLine))
-        self.query_item = pg.ScatterPlotItem(size=6)
-        self.query_item.setZValue(5)
-        self.plot.addItem(self.query_item)
-        # Legend samples of the classes (not drawn in the plot).
-        self.class_samples = [pg.ScatterPlotItem(size=10, symbol=CLASS_SYMBOLS[c],
-                                                 brush=pg.mkBrush(*CLASS_COLORS[c]),
-                                                 pen=pg.mkPen("w", width=1.5))
-                              for c in range(len(CLASS_COLORS))]
-
     def _apply_mode(self) -> None:
         """Show the items and controls of the curve view or of the plane."""
         plane = self.plane_mode
-        for item in (*self.curve_items.values(), self.steps_item, self.truth_item):
-            item.setVisible(not plane)
-        for item in self.paper_items.values():
-            item.setVisible(False)
-        for item in (self.heat_item, *self.boundary_items.values(), self.truth_boundary_item,
-                     self.query_item):
-            item.setVisible(plane)
+        self.curve_view.set_visible(not plane)
+        self.plane_view.set_visible(plane)
         for widget in (self.class_label, self.class_box):
             widget.setVisible(plane)
         self.paper_button.setVisible(not plane)
@@ -364,14 +307,7 @@ class AdaptationPanel(QWidget):
         self.shots.setToolTip("How many support points of each class Sample task draws (K per class)"
                               if plane else "How many support points Sample task draws (K)")
         self.view_box.setAspectLocked(plane)
-        if plane:
-            self.plot.setToolTip("Left click: add a point of the chosen class (A unless chosen) · "
-                                 "right click: add a point of class B, or remove the point under "
-                                 "the mouse · drag: move · Ctrl+click: remove · keys 1–9: choose "
-                                 "the class")
-        else:
-            self.plot.setToolTip("Left click: add a point · drag: move it · right click or "
-                                 "Ctrl+click: remove it")
+        self.plot.setToolTip(plane_view.TOOLTIP if plane else curve_view.TOOLTIP)
 
     def _button(self, text, name, slot, tip) -> QPushButton:
         button = QPushButton(text)
@@ -509,7 +445,7 @@ class AdaptationPanel(QWidget):
             old.scene().removeItem(old)
         self.legend = legend_below(plot, columns)
         self.legend.opts.update({k: old.opts[k] for k in ("labelTextColor", "labelTextSize", "brush")})
-        self._rebuild_legend()
+        self._redraw()
 
     def _settle_panels(self) -> None:
         """Fit each panel's plot to its widget once the layout has split the space (a plot
@@ -529,24 +465,12 @@ class AdaptationPanel(QWidget):
         if self.model is None or len(self.points):
             self.hint.setText("")
             return
-        self.hint.setText(
-            "Left click: a point of class A · right click: class B · Sample task draws a task"
-            if self.plane_mode else
-            "Click to add support points · Sample task draws a task · Paper figure: Finn et al.'s Figure 2")
+        self.hint.setText(plane_view.HINT if self.plane_mode else curve_view.HINT)
         self._place_hint()
 
     def _show_points(self) -> None:
         self._update_hint()
-        shown = self.drawn_points()
-        if not self.plane_mode:
-            self.points_item.setData(shown[:, 0], shown[:, 1],
-                                     brush=pg.mkBrush(*VIEW_COLORS[self.theme]["points"]),
-                                     symbol="o")
-            return
-        labels = shown[:, 2].astype(int)
-        brushes = [pg.mkBrush(*color) for color in CLASS_COLORS]
-        self.points_item.setData(shown[:, 0], shown[:, 1], brush=[brushes[c] for c in labels],
-                                 symbol=[CLASS_SYMBOLS[c] for c in labels])
+        self.view.show_points(self.drawn_points(), self.theme)
 
     def drawn_points(self) -> np.ndarray:
         """The points drawn: all of them, or an even selection of MAX_DRAWN_POINTS when more
@@ -590,27 +514,9 @@ class AdaptationPanel(QWidget):
         position = event.scenePos()
         if self.experiment is None or not self.view_box.sceneBoundingRect().contains(position):
             return
-        near = self.point_near(event.scenePos())
+        near = self.point_near(position)
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        if self.plane_mode and not ctrl:
-            if event.button() == Qt.MouseButton.LeftButton and near is None:
-                position = self.view_box.mapSceneToView(event.scenePos())
-                self.add_point(position.x(), position.y())
-            elif event.button() == Qt.MouseButton.RightButton and near is not None:
-                self.remove_point(near)  # as in the curve view
-            elif event.button() == Qt.MouseButton.RightButton:
-                position = self.view_box.mapSceneToView(event.scenePos())
-                binary = self.experiment.family.num_classes == 2
-                self.add_point(position.x(), position.y(), 1 if binary else None)
-            event.accept()
-            return
-        if event.button() == Qt.MouseButton.RightButton or ctrl:
-            if near is not None:
-                self.remove_point(near)
-            event.accept()
-        elif event.button() == Qt.MouseButton.LeftButton and near is None:
-            position = self.view_box.mapSceneToView(event.scenePos())
-            self.add_point(position.x(), position.y())
+        if self.view.clicked(event.button(), ctrl, near, self.view_box.mapSceneToView(position)):
             event.accept()
 
     # -- tasks ------------------------------------------------------------------------------------
@@ -655,27 +561,11 @@ class AdaptationPanel(QWidget):
 
     # -- computing ---------------------------------------------------------------------------------
     def request(self) -> None:
-        """Ask for curves for the current points; the newest request wins."""
+        """Ask for curves (or maps) for the current points; the newest request wins."""
         if self.experiment is None or self.model is None:
             return
         self.serial += 1
-        family = self.experiment.family
-        if self.plane_mode:
-            task = self.task
-            self.worker.submit(PlaneRequest(
-                self.serial, self.session.models(), family, self.points[:, :2].copy(),
-                self.points[:, 2].copy(), self.step, self.session.lr, PLANE_RESOLUTION,
-                task.params if task else None, task.query_x if task else None,
-                task.query_y if task else None))
-            return
-        low, high = family.x_range
-        if len(self.points):
-            low, high = min(low, self.points[:, 0].min()), max(high, self.points[:, 0].max())
-        self.grid = np.linspace(low, high, GRID_POINTS)
-        self.worker.submit(AdaptationRequest(
-            self.serial, self.session.models(), self.points[:, 0].copy(), self.points[:, 1].copy(),
-            self.grid.copy(), QUICK_STEPS if self.step <= QUICK_STEPS else MAX_STEPS,
-            self.session.lr))
+        self.worker.submit(self.view.request(self.serial))
 
     def _on_result(self, result: AdaptationResult | PlaneResult) -> None:
         if result.serial != self.serial:
@@ -685,130 +575,33 @@ class AdaptationPanel(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------------
     def _step_changed(self, step: int) -> None:
-        if self.plane_mode:
-            self.request()  # the plane computes the step on show
-            return
-        if self.result is not None and step >= self.result.curves["maml"].shape[0]:
-            self.request()  # beyond the steps computed so far: compute up to MAX_STEPS
+        if self.view.needs_request(self.result, step):
+            self.request()  # the plane computes the step on show; curves beyond those computed
             return
         self._redraw()
 
     def _clear_curves(self) -> None:
-        for item in (*self.curve_items.values(), *self.paper_items.values(), self.steps_item,
-                     self.truth_item, *self.boundary_items.values(), self.truth_boundary_item):
-            item.setData([], [])
-        self.heat_item.clear()
-        self.query_item.setData([], [])
+        self.curve_view.clear()
+        self.plane_view.clear()
 
     def _redraw(self) -> None:
+        result = self.result
+        if result is None or result.serial != self.serial or \
+                not isinstance(result, PlaneResult if self.plane_mode else AdaptationResult):
+            return
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit's huge values
-            self._draw()
+            status, notes = self.view.draw(result)
+        if status:
+            self.info.setText(f"{self._points_text()} · {status}")
+            self._say("; ".join(notes))
 
-    def _draw(self) -> None:
-        if self.plane_mode:
-            if isinstance(self.result, PlaneResult) and self.result.serial == self.serial:
-                self._draw_plane(self.result)
-            return
-        result, step = self.result, self.step
-        if not isinstance(result, AdaptationResult) or result.serial != self.serial or \
-                step >= result.curves["maml"].shape[0]:
-            return
-        truth = self._truth()
-        self.truth_item.setData(self.grid if truth is not None else [],
-                                truth if truth is not None else [])
-        self.truth_item.setVisible(self.session.shown["truth"])
-        notes = []
-        for name, item in self.curve_items.items():
-            curves = result.curves.get(name)
-            if curves is None:
-                item.setData([], [])
-                continue
-            shown, diverged = self._finite_step(name, step)
-            if diverged is not None:
-                notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
-            item.setData(self.grid, self._in_frame(curves[shown]))
-            item.setVisible(self.session.shown[name])
-            label = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}"
-            if truth is not None:
-                label += f"  (MSE {np.mean((curves[shown] - truth) ** 2):.3f})"
-            item.legend_text = label
-        self._draw_earlier_steps(step)
-        self._draw_paper_curves(truth)
-        self._rebuild_legend()
-        description = f"task: {self.task.description}" if self.task else "your points"
-        latency = f"{1000 * result.seconds:.0f} ms"
-        self.info.setText(f"{self._points_text()} · {description} · curves in {latency}")
-        self._say("; ".join(notes))
+    def legend_texts(self) -> list[str]:
+        return [label.text for _, label in self.legend.items]
 
-    def _draw_plane(self, result: PlaneResult) -> None:
-        """The heat map of the first model on show, every model's boundary, the truth."""
-        family = self.experiment.family
-        low, high = family.x_range
-        half = (high - low) / (PLANE_RESOLUTION - 1) / 2  # pixel centres on the grid points
-        shown_models = [n for n in CURVES if n in result.images and self.session.shown[n]]
-        if shown_models:
-            self.heat_item.setImage(result.images[shown_models[0]], autoLevels=False)
-            self.heat_item.setRect(QRectF(low - half, low - half, high - low + 2 * half,
-                                          high - low + 2 * half))
-        self.heat_item.setVisible(bool(shown_models))
-        notes, labels = [], {}
-        for name, item in self.boundary_items.items():
-            if name not in result.boundaries:
-                item.setData([], [])
-                continue
-            item.setData(*result.boundaries[name])
-            item.setVisible(self.session.shown[name])
-            diverged = result.diverged_at.get(name)
-            shown = result.step if diverged is None or result.step < diverged else max(diverged - 1, 0)
-            if diverged is not None and result.step >= diverged:
-                notes.append(f"{CURVES[name][0]} diverged at step {diverged}")
-            labels[name] = f"{CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}" + \
-                self._accuracy_text(result, name, shown)
-        show_truth = self.session.shown["truth"] and result.truth_boundary is not None
-        self.truth_boundary_item.setData(*(result.truth_boundary if show_truth else ([], [])))
-        task = self.task
-        if show_truth and task is not None and task.query_x is not None:
-            query_labels = task.query_y.astype(int)
-            self.query_item.setData(task.query_x[:, 0], task.query_x[:, 1],
-                                    brush=[pg.mkBrush(*CLASS_COLORS[c], 90) for c in query_labels],
-                                    symbol=[CLASS_SYMBOLS[c] for c in query_labels], pen=None)
-        else:
-            self.query_item.setData([], [])
-        entries = [(self.truth_boundary_item, "true boundary")] if show_truth else []
-        entries += [(item, labels[name]) for name, item in self.boundary_items.items()
-                    if name in labels and item.isVisible()]
-        classes, counts = np.unique(self.points[:, 2].astype(int), return_counts=True)
-        for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
-            entries.append((self.class_samples[cls],
-                            f"class {class_name(cls)}: {count} point{'s' if count != 1 else ''}"))
-        self._set_legend(entries)
-        description = f"task: {self.task.description}" if self.task else "your points"
-        heat = f"heat map: {CURVES[shown_models[0]][0]}" if shown_models else "no heat map"
-        self.info.setText(f"{self._points_text()} · {description} · {heat} · "
-                          f"maps in {1000 * result.seconds:.0f} ms")
-        self._say("; ".join(notes))
-
-    def _set_legend(self, entries: list[tuple]) -> None:
-        """Show these legend entries; only relabel when the same items are on show (cheaper)."""
-        current = self.legend.items
-        if [id(item) for item, _ in entries] == [id(sample.item) for sample, _ in current]:
-            for (_, text), (_, label) in zip(entries, current, strict=True):
-                if label.text != text:
-                    label.setText(text)
-            return
-        self.legend.clear()
-        for item, text in entries:
-            self.legend.addItem(item, text)
-
-    def _accuracy_text(self, result: PlaneResult, name: str, step: int) -> str:
-        """Query accuracy of a sampled task, else how many support points the model gets right."""
-        if result.query_accuracy is not None:
-            return f"  (query accuracy {100 * result.query_accuracy[name][step]:.0f}%)"
-        support = result.support_accuracy[name][step]
-        if len(self.points) == 0 or not np.isfinite(support):
-            return ""
-        right = round(float(support) * len(self.points))
-        return f"  ({right} of {len(self.points)} points right)"
+    @property
+    def grid(self) -> np.ndarray:
+        """The x values the curves are drawn at."""
+        return self.curve_view.grid
 
     def plane_result(self) -> PlaneResult:
         """The maps for the points and step on show; an error while they are being computed."""
@@ -816,67 +609,6 @@ class AdaptationPanel(QWidget):
         if not isinstance(result, PlaneResult) or result.serial != self.serial:
             raise RuntimeError("the maps for the current points are still being computed")
         return result
-
-    def _finite_step(self, name: str, step: int) -> tuple[int, int | None]:
-        diverged = self.result.diverged_at.get(name)
-        if diverged is not None and step >= diverged:
-            return diverged - 1, diverged
-        return step, None
-
-    def _draw_earlier_steps(self, step: int) -> None:
-        curves = self.result.curves["maml"]
-        if step == 0 or not self.session.shown["steps"]:
-            self.steps_item.setData([], [])
-            return
-        shown = [s for s in range(step) if np.isfinite(curves[s]).all()]
-        x = np.concatenate([np.append(self.grid, np.nan) for _ in shown])
-        y = np.concatenate([np.append(self._in_frame(curves[s]), np.nan) for s in shown])
-        self.steps_item.setData(x, y)
-
-    def _draw_paper_curves(self, truth) -> None:
-        """In paper mode: the meta-learned fits here, the baseline's in the panel beside."""
-        for (name, step), item in self.paper_items.items():
-            curves = self.result.curves.get(name)
-            visible = self.paper_mode and curves is not None
-            item.setVisible(visible)
-            if visible:
-                item.setData(self.grid, self._in_frame(curves[step]))
-                item.legend_text = _paper_label(step, curves[step], truth)
-        if not self.paper_mode:
-            return
-        for name in ("pretrained", "random"):
-            self.curve_items[name].setVisible(False)
-        shown, _ = self._finite_step("maml", self.step)
-        self.curve_items["maml"].legend_text = _paper_label(
-            shown, self.result.curves["maml"][shown], truth)
-        baseline = self.result.curves.get("pretrained")
-        fits = []
-        for step in (0, 1, self.step):
-            if baseline is None:
-                fits.append((step, None))
-                continue
-            finite, _ = self._finite_step("pretrained", step)
-            fits.append((finite, self._in_frame(baseline[finite])))
-        self.paper_plot.draw(self.grid, truth, self.points, fits)
-
-    def _rebuild_legend(self) -> None:
-        """Legend entries for the curves on show, with their current labels."""
-        self.legend.clear()
-        entries = [(self.truth_item, "true function"), (self.steps_item, "earlier steps"),
-                   *[(item, getattr(item, "legend_text", "")) for item in self.paper_items.values()],
-                   *[(item, getattr(item, "legend_text", "")) for item in self.curve_items.values()]]
-        for item, text in entries:
-            has_data = item.getData()[0] is not None and len(item.getData()[0])
-            if item.isVisible() and has_data:
-                self.legend.addItem(item, text)
-        if len(self.points):
-            self.legend.addItem(self.points_item, "support points")
-
-    def legend_texts(self) -> list[str]:
-        return [label.text for _, label in self.legend.items]
-
-    def _truth(self) -> np.ndarray | None:
-        return self.session.truth(self.grid)
 
     def current_result(self) -> AdaptationResult:
         """The result for the points on show; an error while it is still being computed."""
@@ -929,34 +661,11 @@ class AdaptationPanel(QWidget):
         """Pens and brushes of the theme's palette: every curve and point legible on its background."""
         self.theme = theme
         colors = VIEW_COLORS[theme]
-        for name, item in self.curve_items.items():
-            _, _, width, style = CURVES[name]
-            item.setPen(pg.mkPen(colors[name], width=width * self._line_scale, style=style))
-        for name, item in self.boundary_items.items():
-            _, _, width, _ = CURVES[name]
-            style = Qt.PenStyle.SolidLine if name == "maml" else Qt.PenStyle.DashLine
-            item.setPen(pg.mkPen(colors[name], width=(width + 0.5) * self._line_scale, style=style))
-        for (name, step), item in self.paper_items.items():
-            item.setPen(pg.mkPen(colors[name], width=2 * self._line_scale, style=PAPER_STYLES[step]))
-        self.steps_item.setPen(pg.mkPen((*colors["maml"], EARLIER_STEPS_ALPHA), width=1))
-        self.truth_item.setPen(pg.mkPen(colors["truth"], width=2 * self._line_scale,
-                                        style=Qt.PenStyle.DashLine))
-        self.truth_boundary_item.setPen(pg.mkPen(colors["truth"], width=2 * self._line_scale,
-                                                 style=Qt.PenStyle.DotLine))
+        self.curve_view.set_theme(theme, self._line_scale)
+        self.plane_view.set_theme(theme, self._line_scale)
         self.points_item.setSize(11 * self._line_scale)
         self.points_item.setPen(pg.mkPen(colors["outline"], width=1.5))
-        if not self.plane_mode:
-            self.points_item.setBrush(pg.mkBrush(*colors["points"]))
         self.message.setColor(colors["message"])
-        if self.paper_mode:  # one colour ramp per model, as the paper draws it
-            ramp_colors = ramp("maml", theme, 3)
-            for (_, step), item in self.paper_items.items():
-                item.setPen(pg.mkPen(ramp_colors[step], width=2.5 * self._line_scale,
-                                     style=PAPER_STYLES[step]))
-            self.curve_items["maml"].setPen(pg.mkPen(ramp_colors[2], width=3 * self._line_scale))
-            # The truth in blue, as exported figures draw it: apart from both ramps' strongest fits.
-            self.truth_item.setPen(pg.mkPen(TRUTH[theme], width=2 * self._line_scale,
-                                            style=Qt.PenStyle.DashLine))
         self.paper_plot.set_theme(theme, self._line_scale)
         self._show_points()
 
@@ -974,7 +683,7 @@ class AdaptationPanel(QWidget):
         self.view_box.setRange(xRange=(frame.x_low, frame.x_high), yRange=(frame.y_low, frame.y_high),
                                padding=0)
 
-    def _in_frame(self, values: np.ndarray) -> np.ndarray:
+    def in_frame(self, values: np.ndarray) -> np.ndarray:
         """A curve's values limited to well beyond the frame: drawn clipped, and never so large
         (a diverging fit reaches 1e36) that drawing them fails."""
         (_, _), (low, high) = self.view_box.viewRange()
@@ -1005,42 +714,9 @@ class AdaptationPanel(QWidget):
         self.session.apply_imported_points(points)
 
     def export_predictions(self, path) -> None:
-        if self.plane_mode:
-            self._export_plane(path)
-            return
-        self.current_result()
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        names = [n for n in CURVES if n in self.result.curves]
-        truth = self._truth()
-        writer.writerow(["x", *[f"{n}_step{self._finite_step(n, self.step)[0]}" for n in names],
-                         *(["truth"] if truth is not None else [])])
-        columns = [self.result.curves[n][self._finite_step(n, self.step)[0]] for n in names]
-        if truth is not None:
-            columns.append(truth)
-        for i, x in enumerate(self.grid):
-            writer.writerow([f"{x:.7g}", *[f"{c[i]:.7g}" for c in columns]])
-        atomic_write_bytes(path, out.getvalue().encode())
-
-    def _export_plane(self, path) -> None:
-        """Class probabilities of every model on the plane's grid after the step on show."""
-        result = self.plane_result()
-        family = self.experiment.family
-        grid = family.plane(PLANE_RESOLUTION).numpy()
-        names = [n for n in CURVES if n in result.probabilities]
-        classes = family.num_classes
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        # The command line's columns: the predicted class y, then p0 … p(N−1), per model.
-        writer.writerow(["x1", "x2", *[f"{n}_step{result.step}_{column}" for n in names
-                                       for column in ["y", *[f"p{c}" for c in range(classes)]]]])
-        flat = {n: result.probabilities[n].reshape(-1, classes) for n in names}
-        for i, (x1, x2) in enumerate(grid):
-            row = []
-            for n in names:
-                row += [str(int(flat[n][i].argmax())), *[f"{p:.5g}" for p in flat[n][i]]]
-            writer.writerow([f"{x1:.7g}", f"{x2:.7g}", *row])
-        atomic_write_bytes(path, out.getvalue().encode())
+        """The predictions on show as CSV: curves on the grid, or class probabilities."""
+        result = self.plane_result() if self.plane_mode else self.current_result()
+        self.view.export(result, path)
 
     def shutdown(self) -> None:
         self._play_timer.stop()
@@ -1052,11 +728,3 @@ def _quietly(widget, setter, value) -> None:
     blocked = widget.blockSignals(True)
     setter(value)
     widget.blockSignals(blocked)
-
-
-def _paper_label(step: int, values: np.ndarray, truth: np.ndarray | None) -> str:
-    """The paper's words for a fit ("pre-update", "1 grad step"), with its MSE when known."""
-    label = step_label(step)
-    if truth is not None:
-        label += f"  (MSE {np.mean((values - truth) ** 2):.3f})"
-    return label

@@ -18,6 +18,9 @@ VIEW_COLORS = {
              "truth": (235, 235, 235), "points": (240, 240, 240), "outline": (31, 32, 35),
              "message": (255, 120, 120)},
 }
+# The models the adaptation view draws: curve name → (legend text, line width before scaling).
+MODEL_CURVES = {"maml": ("meta-learned", 3.0), "pretrained": ("pretrained baseline", 2.0),
+                "random": ("random initialisation", 1.5)}
 EARLIER_STEPS_ALPHA = 190  # the fan of earlier steps: lighter than the shown curve, still legible
 
 

@@ -71,7 +71,7 @@ def test_clicked_points_are_fitted_better_after_k_steps(panel, qtbot):
     maml_10, maml_0 = panel.support_error("maml", 10), panel.support_error("maml", 0)
     assert maml_10 < 0.5 * maml_0
     assert maml_10 < panel.support_error("pretrained", 10)
-    shown = panel.curve_items["maml"].getData()[1]
+    shown = panel.curve_view.curve_items["maml"].getData()[1]
     np.testing.assert_array_equal(shown, panel.curve("maml", 10))
 
 
@@ -103,10 +103,11 @@ def test_slider_shows_the_step_it_names_and_play_animates(panel, qtbot):
     for step in (0, 3, 17):
         panel.slider.setValue(step)
         assert panel.step_label.text() == str(step)
-        np.testing.assert_array_equal(panel.curve_items["maml"].getData()[1], panel.curve("maml", step))
+        drawn = panel.curve_view.curve_items["maml"].getData()[1]
+        np.testing.assert_array_equal(drawn, panel.curve("maml", step))
     panel.slider.setValue(60)  # beyond the quickly computed steps: computed on demand
     settled(qtbot, panel)
-    np.testing.assert_array_equal(panel.curve_items["maml"].getData()[1], panel.curve("maml", 60))
+    np.testing.assert_array_equal(panel.curve_view.curve_items["maml"].getData()[1], panel.curve("maml", 60))
     assert "60 steps" in " ".join(panel.legend_texts())
     panel.slider.setValue(4)
     by_name(panel, "Play adaptation").click()
@@ -118,7 +119,7 @@ def test_sample_task_shows_truth_and_mse(panel, qtbot):
     by_name(panel, "Sample task").click()
     settled(qtbot, panel)
     assert len(panel.points) == 5
-    truth = panel.truth_item.getData()[1]
+    truth = panel.curve_view.truth_item.getData()[1]
     assert truth is not None and len(truth) == len(panel.grid)
     texts = panel.legend_texts()
     assert any("meta-learned" in t and "MSE" in t for t in texts)
@@ -141,7 +142,7 @@ def test_paper_figure_sets_up_figure_2(panel, qtbot):
     baseline_texts = " ".join(panel.paper_plot.legend_texts())
     for expected in ("pre-update", "1 grad step ", "10 grad steps"):
         assert expected in baseline_texts
-    truth = panel._truth()
+    truth = panel.session.truth(panel.grid)
     assert np.mean((panel.curve("maml", 10) - truth) ** 2) < np.mean(
         (panel.curve("pretrained", 10) - truth) ** 2)
     panel.slider.setValue(3)  # the slider picks the last step; the figure stays
@@ -169,7 +170,7 @@ def test_bad_inputs_do_not_break_the_panel(panel, qtbot, tmp_path):
     panel.lr_box.setValue(80.0)  # diverges
     settled(qtbot, panel)
     assert "diverged at step" in panel.message.textItem.toPlainText()
-    assert np.isfinite(panel.curve_items["maml"].getData()[1]).all()  # the last finite curve
+    assert np.isfinite(panel.curve_view.curve_items["maml"].getData()[1]).all()  # the last finite curve
     bad = tmp_path / "points.csv"
     bad.write_text("x,y\n1,zwei\n")
     with pytest.raises(ValueError, match="not a number"):
@@ -221,7 +222,7 @@ def test_undo_brings_back_the_sampled_task_with_its_points(panel, qtbot):
     panel.session.undo()
     assert panel.task is task and len(panel.points) == 10
     settled(qtbot, panel)
-    assert len(panel.truth_item.getData()[0]) == len(panel.grid)
+    assert len(panel.curve_view.truth_item.getData()[0]) == len(panel.grid)
 
 
 def test_a_live_model_with_another_inner_rate_updates_the_rate(window, panel):

@@ -53,7 +53,8 @@ def test_clicking_two_classes_gives_a_boundary_that_separates_them(plane, qtbot)
     assert predicted_at(plane, "maml", 1.2, 1.2) == 1
     boundary_x, _ = result.boundaries["maml"]
     assert np.isfinite(boundary_x).sum() > 10  # a drawn 0.5 contour
-    assert plane.heat_item.image is not None and plane.heat_item.image.shape == (100, 100, 3)
+    heat = plane.plane_view.heat_item
+    assert heat.image is not None and heat.image.shape == (100, 100, 3)
     texts = [label.text for _, label in plane.legend.items]
     assert any("meta-learned, 10 steps" in t and "6 of 6 points right" in t for t in texts)
     assert any(t.startswith("class B: 3 points") for t in texts)
@@ -93,7 +94,7 @@ def test_slider_play_and_toggles_recompute_the_shown_step(plane, qtbot):
     assert settled(qtbot, plane).step == 3
     plane.toggles["maml"].setChecked(False)  # the heat map moves to the baseline
     assert "heat map: pretrained baseline" in plane.info.text()
-    assert not plane.boundary_items["maml"].isVisible()
+    assert not plane.plane_view.boundary_items["maml"].isVisible()
     plane.slider.setValue(4)
     plane.play()
     qtbot.waitUntil(lambda: not plane._play_timer.isActive(), timeout=10000)
@@ -148,7 +149,7 @@ def test_switching_between_regression_and_classification_in_one_session(window, 
     header = out.read_text().splitlines()[0]
     assert header.startswith("x1,x2,maml_step10_y,maml_step10_p0,maml_step10_p1,pretrained_step10_y")
     window.apply_model(load_checkpoint(bundled_checkpoint()), {})
-    assert not panel.plane_mode and not panel.heat_item.isVisible()
+    assert not panel.plane_mode and not panel.plane_view.heat_item.isVisible()
     assert panel.paper_button.isVisible() and window.loss_plot.kind == "regression"
     panel.paper_figure()
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial)

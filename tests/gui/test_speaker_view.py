@@ -35,7 +35,7 @@ def test_the_sine_frame_holds_every_task_and_stays_put_when_the_model_diverges(v
         aimed, landed = viewport_pos(view, x, y), viewport_pos(view, *point)
         assert abs(aimed.x() - landed.x()) <= 1 and abs(aimed.y() - landed.y()) <= 1
     assert "diverged at step" in view.message.textItem.toPlainText()
-    shown = view.curve_items["maml"].getData()[1]
+    shown = view.curve_view.curve_items["maml"].getData()[1]
     assert np.all(np.abs(shown) < 1e4)  # clipped, never a 1e36 axis
 
 
@@ -68,11 +68,12 @@ def test_every_curve_point_and_text_has_contrast_against_the_plot(window, theme)
     panel = window.adaptation
     background = panel.plot.backgroundBrush().color().getRgb()[:3]
     assert background == BACKGROUND[theme]
-    pens = {f"curve {name}": item.opts["pen"] for name, item in panel.curve_items.items()}
-    pens |= {f"boundary {name}": item.opts["pen"] for name, item in panel.boundary_items.items()}
-    pens |= {f"paper {key}": item.opts["pen"] for key, item in panel.paper_items.items()}
-    pens |= {"true function": panel.truth_item.opts["pen"], "earlier steps": panel.steps_item.opts["pen"],
-             "true boundary": panel.truth_boundary_item.opts["pen"]}
+    pens = {f"curve {name}": item.opts["pen"] for name, item in panel.curve_view.curve_items.items()}
+    pens |= {f"boundary {name}": item.opts["pen"] for name, item in panel.plane_view.boundary_items.items()}
+    pens |= {f"paper {key}": item.opts["pen"] for key, item in panel.curve_view.paper_items.items()}
+    pens |= {"true function": panel.curve_view.truth_item.opts["pen"],
+             "earlier steps": panel.curve_view.steps_item.opts["pen"],
+             "true boundary": panel.plane_view.truth_boundary_item.opts["pen"]}
     colors = {name: pen.color().getRgb() for name, pen in pens.items()}
     colors["support points"] = panel.points_item.opts["brush"].color().getRgb()
     colors["message"] = panel.message.color.getRgb()
@@ -109,8 +110,8 @@ def test_the_paper_figure_keeps_its_contrast_in_both_panels(window, qtbot, theme
     assert panel.paper_mode and panel.paper_plot.isVisible()
     background = BACKGROUND[theme]
     assert panel.paper_plot.backgroundBrush().color().getRgb()[:3] == background
-    pens = [panel.truth_item.opts["pen"], panel.curve_items["maml"].opts["pen"],
-            *[item.opts["pen"] for item in panel.paper_items.values()],
+    pens = [panel.curve_view.truth_item.opts["pen"], panel.curve_view.curve_items["maml"].opts["pen"],
+            *[item.opts["pen"] for item in panel.curve_view.paper_items.values()],
             panel.paper_plot.truth_item.opts["pen"], *[i.opts["pen"] for i in panel.paper_plot.fit_items]]
     for pen in pens:
         assert contrast_ratio(pen.color().getRgb(), background) >= MIN_CONTRAST, pen.color().getRgb()

@@ -22,8 +22,8 @@ def test_loading_a_regression_preset_after_a_classifier_leaves_nothing_of_it(win
 
     assert window.load_preset("multimodal")
     assert not panel.plane_mode and panel.model is None and len(panel.points) == 0
-    assert not panel.heat_item.isVisible() and not panel.query_item.isVisible()
-    assert all(not item.isVisible() for item in panel.boundary_items.values())
+    assert not panel.plane_view.heat_item.isVisible() and not panel.plane_view.query_item.isVisible()
+    assert all(not item.isVisible() for item in panel.plane_view.boundary_items.values())
     assert window.loss_plot.train.size == 0 and window.loss_plot.validation == []
     assert window.loss_plot.kind == "regression"
     assert not window.loss_plot.readout.isVisible()
