@@ -17,9 +17,13 @@ from PySide6.QtWidgets import QApplication, QProgressDialog, QWidget
 from maml_studio.figure_data import FigureData, compute_figure
 from maml_studio.gui.figure_render import write_animation, write_figure
 from maml_studio.gui.plot_export import atomic_image_write, export_plot
+from maml_studio.gui.theme import style_plot
 
 SLIDE_SIZE = (1920, 1080)
 PAPER_STEPS = (0, 1, 10)
+SLIDE_TEXT_PX = 26  # legend and axis text on an exported slide (24 px reads from the back row)
+SLIDE_MARGIN_PX = 32  # around the plot, so that no tick label touches the slide's edge
+BASE_POINTS = 9  # the plots' text size on screen, before presentation mode scales it
 
 
 def export_view(window, path: str | Path) -> None:
@@ -30,10 +34,10 @@ def export_view(window, path: str | Path) -> None:
         raise OSError(f"unknown image type '{path.suffix}': use .png or .svg")
     panel = window.adaptation
     if window.tabs.currentWidget() is not panel:
-        _export_widget(window.loss_plot, path, _background(window.theme))
+        export_widget(window.loss_plot, path, window.theme, window.font_scale)
         return
     if panel.plane_mode:
-        _export_widget(panel.plot, path, _background(window.theme))
+        export_widget(panel.plot, path, window.theme, window.font_scale)
         return
     data, steps = adaptation_figure(panel)
     write_figure(data, path, steps, paper=panel.paper_mode, theme=window.theme, size=SLIDE_SIZE)
@@ -84,30 +88,51 @@ def adaptation_figure(panel, at_least: int = 0) -> tuple[FigureData, list[int]]:
     return data, steps
 
 
+def _settle(plot: QWidget) -> None:
+    """Lay the plot out for its current text size: axes measure their tick labels while they
+    draw, so one throwaway drawing lets them take the room that larger text needs."""
+    for _ in range(2):
+        scratch = QImage(max(plot.width(), 1), max(plot.height(), 1), QImage.Format.Format_ARGB32)
+        painter = QPainter(scratch)
+        plot.render(painter)
+        painter.end()
+        QApplication.processEvents()
+
+
 def _background(theme: str) -> str:
     return "#1f2023" if theme == "dark" else "#ffffff"
 
 
-def _export_widget(plot: QWidget, path: Path, background: str) -> None:
-    """A plot widget as SVG, or as a PNG of slide size with the view scaled to fill it."""
+def export_widget(plot: QWidget, path: Path, theme: str, font_scale: float = 1.0) -> float | None:
+    """A plot widget as SVG, or as a PNG of slide size with the view scaled to fill it and its
+    legend and axis text at least SLIDE_TEXT_PX high. Returns that height in the PNG (pixels)."""
     if path.suffix.lower() == ".svg":
         export_plot(plot, path)
-        return
+        return None
     width, height = SLIDE_SIZE
+    margin = SLIDE_MARGIN_PX
+    scale = min((width - 2 * margin) / max(plot.width(), 1),
+                (height - 2 * margin) / max(plot.height(), 1))
+    points_per_px = 72 / plot.logicalDpiY()
+    slide_scale = max(font_scale, SLIDE_TEXT_PX * points_per_px / (BASE_POINTS * scale))
     image = QImage(width, height, QImage.Format.Format_ARGB32)
-    image.fill(QColor(background))
+    image.fill(QColor(_background(theme)))
+    style_plot(plot, theme, slide_scale)  # larger text for the slide, laid out before drawing
+    _settle(plot)
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     try:
-        scale = min(width / max(plot.width(), 1), height / max(plot.height(), 1))
         w, h = plot.width() * scale, plot.height() * scale
         plot.render(painter, QRectF((width - w) / 2, (height - h) / 2, w, h),
                     QRect(0, 0, plot.width(), plot.height()), Qt.AspectRatioMode.KeepAspectRatio)
     finally:
         painter.end()
+        style_plot(plot, theme, font_scale)  # as it was on screen
+        _settle(plot)
 
     def write(temp: str) -> None:
         if not image.save(temp, "PNG"):
             raise OSError("the image could not be written")
 
     atomic_image_write(path, write)
+    return BASE_POINTS * slide_scale / points_per_px * scale

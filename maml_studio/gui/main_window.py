@@ -121,6 +121,11 @@ class MainWindow(QMainWindow):
     # -- construction ------------------------------------------------------------------------------
 
     @property
+    def font_scale(self) -> float:
+        """How much larger than usual the plots' text is drawn (presentation mode)."""
+        return PRESENTATION_FONT_SCALE if self.presentation else 1.0
+
+    @property
     def history(self) -> History:
         """The run's history, owned by `self.run`."""
         return self.run.history

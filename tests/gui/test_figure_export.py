@@ -182,3 +182,28 @@ def test_window_exports_the_training_tab(window, tmp_path):
         assert image.size == (1920, 1080)
     assert window.export_figure(tmp_path / "loss.svg")
     assert window.export_plot(tmp_path / "loss-plot.png")  # the old action still works
+
+
+@pytest.mark.parametrize("view", ["loss plot", "plane"])
+def test_slides_of_the_loss_plot_and_the_plane_have_24_px_text(window, qtbot, tmp_path, view):
+    from maml_studio.gui.figure_export import export_widget
+
+    if view == "plane":
+        window.open_file(CIRCLE)
+        plot = window.adaptation.plot
+        window.tabs.setCurrentWidget(window.adaptation)
+    else:
+        plot = window.loss_plot
+        window.tabs.setCurrentWidget(plot)
+    window.resize(1920, 1080)  # a plot as wide as on a full-HD screen: its text alone is ~14 px
+    qtbot.waitUntil(lambda: plot.width() > 1000, timeout=5000)
+    legend = plot.getPlotItem().legend
+    before = [label.text for _, label in legend.items]
+    on_screen = plot.getAxis("left").style.get("tickFont") or plot.getAxis("left").font()
+    text_px = export_widget(plot, tmp_path / "slide.png", window.theme)
+    assert text_px >= 24
+    with Image.open(tmp_path / "slide.png") as image:
+        assert image.size == (1920, 1080) and _colours(image) >= 6
+    after_font = plot.getAxis("left").style.get("tickFont") or plot.getAxis("left").font()
+    assert after_font.pointSizeF() == on_screen.pointSizeF()  # the window keeps its own text size
+    assert [label.text for _, label in legend.items] == before
