@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     ad.set_defaults(handler=_run_adapt)
 
     fig = sub.add_parser("figure", help="draw the adaptation figure (or the paper's Figure 2) as "
-                                        "PNG, SVG or animated GIF, without a window")
+                                        "PNG, SVG, animated GIF or MP4, without a window")
     fig.add_argument("checkpoint", type=Path)
     points = fig.add_mutually_exclusive_group()
     points.add_argument("--points", type=Path, help="support points: a CSV with columns x, y")
@@ -128,13 +128,14 @@ def _parser() -> argparse.ArgumentParser:
     fig.add_argument("--shots", type=int, default=10, help="K, the points of a sampled task (default 10)")
     fig.add_argument("--seed", type=int, default=0, help="seed of the sampled task")
     fig.add_argument("--steps", default="0,1,10",
-                     help="comma-separated step counts to draw (a .gif animates 0 … the largest)")
+                     help="comma-separated step counts to draw (a .gif or .mp4 animates 0 … the largest)")
     fig.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
     fig.add_argument("--paper", action="store_true",
                      help="the MAML paper's Figure 2: MAML and pretrained in two panels")
     fig.add_argument("--theme", choices=("light", "dark"), default="light")
     fig.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT in pixels (default 1920x1080)")
-    fig.add_argument("--out", type=Path, required=True, help="FIG.png, FIG.svg or ANIM.gif")
+    fig.add_argument("--out", type=Path, required=True,
+                     help="FIG.png, FIG.svg, ANIM.gif or ANIM.mp4 (MP4 needs the video extra)")
     fig.set_defaults(handler=_run_figure)
 
     bench = sub.add_parser("bench", help="measure meta-training speed and memory")
@@ -438,14 +439,17 @@ def _engine_threads() -> None:
 # -- figure ---------------------------------------------------------------------------------------
 def _run_figure(args) -> int:
     import importlib
+    import importlib.util
 
     from maml_studio.checkpoint import load_checkpoint
     from maml_studio.figure_data import check_family, compute_figure, parse_size, parse_steps, sample_task
     from maml_studio.pointsets import read_points
 
     suffix = args.out.suffix.lower()
-    if suffix not in (".png", ".svg", ".gif"):
-        raise UsageError(f"--out {args.out}: name a .png, .svg or .gif file")
+    if suffix not in (".png", ".svg", ".gif", ".mp4"):
+        raise UsageError(f"--out {args.out}: name a .png, .svg, .gif or .mp4 file")
+    if suffix == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise UsageError("MP4 needs imageio-ffmpeg: pip install 'maml-studio[video]' (or write a .gif)")
     _check_writable(args.out, overwrite=True)
     steps, size = parse_steps(args.steps), parse_size(args.size)
     if args.lr is not None and not args.lr > 0:
@@ -470,7 +474,7 @@ def _run_figure(args) -> int:
     render = importlib.import_module("maml_studio.gui.figure_render")
     render.ensure_application()
     render.write_figure(data, args.out, steps, paper=args.paper, theme=args.theme, size=size)
-    what = f"an animation of steps 0 … {max(steps)}" if suffix == ".gif" else "the figure"
+    what = f"an animation of steps 0 … {max(steps)}" if suffix in (".gif", ".mp4") else "the figure"
     print(f"wrote {what} to {args.out}", file=sys.stderr)
     return 0
 

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QApplication, QProgressDialog, QWidget
 
 from maml_studio.figure_data import FigureData, compute_figure
-from maml_studio.gui.figure_render import write_animation, write_figure
+from maml_studio.gui.figure_render import ANIMATION_SUFFIXES, write_animation, write_figure
 from maml_studio.gui.plot_export import atomic_image_write, export_plot
 from maml_studio.gui.theme import style_plot
 
@@ -44,10 +44,10 @@ def export_view(window, path: str | Path) -> None:
 
 
 def export_animation(window, path: str | Path) -> None:
-    """Play as an animated GIF: the adaptation after steps 0 … the current step."""
+    """Play as an animated GIF or MP4 video: the adaptation after steps 0 … the current step."""
     path = Path(path)
-    if path.suffix.lower() != ".gif":
-        raise OSError(f"unknown animation type '{path.suffix}': use .gif")
+    if path.suffix.lower() not in ANIMATION_SUFFIXES:
+        raise OSError(f"unknown animation type '{path.suffix}': use .gif or .mp4")
     panel = window.adaptation
     if panel.plane_mode:
         raise ValueError("Export animation draws regression curves; export the plane with "

@@ -23,10 +23,12 @@ from PySide6.QtWidgets import QApplication
 
 from maml_studio import figure_style as style
 from maml_studio.figure_data import FigureData
+from maml_studio.gui import mp4_writer
 from maml_studio.gui.plot_export import atomic_image_write, write_widget_svg
 
 FRAME_MS = 500  # GIF: time per step
 LAST_FRAME_MS = 2000
+ANIMATION_SUFFIXES = (".gif", ".mp4")
 
 
 @dataclass
@@ -219,10 +221,11 @@ def _write_svg(scene: FigureScene, filename: str) -> None:
 
 def write_figure(data: FigureData, path: str | Path, steps: list[int], *, paper: bool = False,
                  theme: str = "light", size: tuple[int, int] = (1920, 1080)) -> None:
-    """Write the figure to ``path``: PNG or SVG, or for .gif an animation of steps 0 … max(steps)."""
+    """Write the figure to ``path``: PNG or SVG, or for .gif and .mp4 an animation of
+    steps 0 … max(steps)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".gif":
+    if suffix in ANIMATION_SUFFIXES:
         write_animation(data, path, max(steps), paper=paper, theme=theme, size=size)
         return
     scene = build_figure(data, steps, paper=paper, theme=theme, size=size)
@@ -233,7 +236,7 @@ def write_figure(data: FigureData, path: str | Path, steps: list[int], *, paper:
             image = render_image(scene)
             atomic_image_write(path, lambda temp: _save_qimage(image, temp))
         else:
-            raise OSError(f"unknown image type '{path.suffix}': use .png, .svg or .gif")
+            raise OSError(f"unknown image type '{path.suffix}': use .png, .svg, .gif or .mp4")
     finally:
         scene.close()
 
@@ -261,9 +264,15 @@ def animation_frames(data: FigureData, last_step: int, *, paper: bool = False, t
 
 def write_animation(data: FigureData, path: str | Path, last_step: int, *, paper: bool = False,
                     theme: str = "light", size: tuple[int, int] = (1920, 1080), progress=None) -> None:
-    """An animated GIF of steps 0 … ``last_step``, one frame per step, looping."""
+    """An animated GIF (looping) or an MP4 video of steps 0 … ``last_step``, a frame per step."""
+    path = Path(path)
+    if path.suffix.lower() == ".mp4" and (reason := mp4_writer.unavailable_reason()):
+        raise OSError(reason)  # before drawing any frame
     frames = animation_frames(data, last_step, paper=paper, theme=theme, size=size, progress=progress)
-    atomic_image_write(Path(path), lambda temp: save_gif(frames, temp))
+    if path.suffix.lower() == ".mp4":
+        atomic_image_write(path, lambda temp: mp4_writer.save_mp4(frames, temp, FRAME_MS, LAST_FRAME_MS))
+    else:
+        atomic_image_write(path, lambda temp: save_gif(frames, temp))
 
 
 def save_gif(frames: list[QImage], filename: str) -> None:

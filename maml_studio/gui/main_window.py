@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from maml_studio.checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint
 from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_preset, save_config
 from maml_studio.devices import resolve_device
-from maml_studio.gui import figure_export
+from maml_studio.gui import figure_export, mp4_writer
 from maml_studio.gui.adaptation_panel import AdaptationPanel
 from maml_studio.gui.background_read import BackgroundRead
 from maml_studio.gui.experiment_panel import ExperimentPanel
@@ -579,7 +579,7 @@ class MainWindow(QMainWindow):
         return True
 
     def export_animation(self, path: str | Path) -> bool:
-        """Play (steps 0 … the current step) as an animated GIF."""
+        """Play (steps 0 … the current step) as an animated GIF or an MP4 video."""
         try:
             figure_export.export_animation(self, path)
         except (OSError, ValueError) as exc:
@@ -633,7 +633,9 @@ class MainWindow(QMainWindow):
             self.export_figure(path)
 
     def _export_animation_dialog(self) -> None:
-        if path := self._dialog_path("Export animation", "Animated GIF (*.gif)", True, ".gif"):
+        filters = "Animated GIF (*.gif)" if mp4_writer.unavailable_reason() else \
+            "Animated GIF (*.gif);;MP4 video (*.mp4)"
+        if path := self._dialog_path("Export animation", filters, True, ".gif"):
             self.export_animation(path)
 
     def _export_plot_dialog(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -155,6 +156,9 @@ def test_window_exports_the_adaptation_view_and_its_animation(window, qtbot, tmp
     assert window.export_animation(tmp_path / "play.gif")
     with Image.open(tmp_path / "play.gif") as image:
         assert image.n_frames == 3  # steps 0, 1, 2
+    if importlib.util.find_spec("imageio_ffmpeg"):
+        assert window.export_animation(tmp_path / "play.mp4")
+        assert (tmp_path / "play.mp4").stat().st_size > 1000
 
 
 def test_window_exports_the_paper_figure_in_two_panels(window, qtbot, tmp_path, monkeypatch):
@@ -207,3 +211,28 @@ def test_slides_of_the_loss_plot_and_the_plane_have_24_px_text(window, qtbot, tm
     after_font = plot.getAxis("left").style.get("tickFont") or plot.getAxis("left").font()
     assert after_font.pointSizeF() == on_screen.pointSizeF()  # the window keeps its own text size
     assert [label.text for _, label in legend.items] == before
+
+
+def test_figure_writes_an_mp4_video_of_the_steps(tmp_path, qapp):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    out = tmp_path / "anim.mp4"
+    assert main(["figure", SINE, "--steps", "0,3", "--size", "641x361", "--out", str(out)]) == 0
+    reader = imageio_ffmpeg.read_frames(str(out))
+    meta = reader.__next__()
+    frames = list(reader)
+    assert meta["size"] == (640, 360)  # odd sides trimmed to what every player decodes
+    assert len(frames) == 4 + 3  # steps 0 … 3, the last one held four frames
+    first = np.frombuffer(frames[0], np.uint8)
+    assert len(np.unique(first)) > 6  # drawn, not blank
+
+
+def test_mp4_without_its_writer_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a))
+    assert main(["figure", SINE, "--out", str(tmp_path / "anim.mp4")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "maml-studio[video]" in err and "\n" not in err
+    assert not (tmp_path / "anim.mp4").exists()
