@@ -49,6 +49,7 @@ from maml_studio.experiment import Experiment
 from maml_studio.gui import curve_view, plane_view
 from maml_studio.gui.adaptation_worker import AdaptationThread
 from maml_studio.gui.curve_view import CurveView
+from maml_studio.gui.flow_layout import FlowLayout
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.paper_panel import PaperPanel
 from maml_studio.gui.plane_view import PlaneView
@@ -256,7 +257,7 @@ class AdaptationPanel(QWidget):
         controls.addWidget(self.lr_box)
         layout.addLayout(controls)
 
-        toggles = QHBoxLayout()
+        toggles = FlowLayout()  # wraps onto a second row where the panel is narrow
         self.toggles = {}
         for key, text in (("maml", "meta-learned"), ("steps", "earlier steps"),
                           ("pretrained", "pretrained baseline"), ("random", "random init"),
@@ -272,7 +273,6 @@ class AdaptationPanel(QWidget):
         self.live_box.setAccessibleName("Follow training live")
         self.live_box.setToolTip("While training runs, re-adapt with every new parameter snapshot")
         toggles.addWidget(self.live_box)
-        toggles.addStretch(1)
         layout.addLayout(toggles)
         self.info = QLabel("")
         self.info.setAccessibleName("Adaptation status")

@@ -1,5 +1,6 @@
 """What the window shows belongs to what is loaded now: nothing lingers from before."""
 
+import pytest
 from PySide6.QtCore import Qt
 
 from maml_studio.resources import bundled_checkpoint
@@ -82,3 +83,12 @@ def test_help_menu_explains_the_curves_and_names_the_versions(window):
     menu.actions()[0].trigger()
     assert "F9" in window.help_box.text()
     window.help_box.close()
+
+
+@pytest.mark.parametrize("presentation", [False, True])
+def test_the_window_fits_a_1366_by_768_screen_in_both_modes(window, qtbot, presentation):
+    window.set_presentation_mode(presentation)
+    qtbot.wait(50)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1366 and hint.height() <= 768, (hint.width(), hint.height())
+    window.set_presentation_mode(False)
