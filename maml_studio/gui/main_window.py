@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         self.setAccessibleName("MAML Studio")
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
         self.controller = TrainingController(self)
+        # A run stopped by Reset or Close ends its step on its own thread; the process waits
+        # for it only once the windows are gone.
+        QApplication.instance().aboutToQuit.connect(self.controller.wait_for_stopped_runs)
         self.model: Checkpoint | None = None  # the parameters the app currently shows and adapts
         self.run = RunModel()  # the one owner of the run's history; the loss plot draws it
         self.run_config: ExperimentConfig | None = None

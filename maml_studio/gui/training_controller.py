@@ -150,6 +150,7 @@ class TrainingController(QObject):
         self.worker: TrainingWorker | None = None
         self.paused = False
         self.optimizer_state: dict | None = None  # of the last finished run, to continue it
+        self._retiring: list[tuple[QThread, TrainingWorker]] = []  # stopped, ending their step
 
     @property
     def running(self) -> bool:
@@ -227,12 +228,33 @@ class TrainingController(QObject):
             self.worker.stop()
 
     def shutdown(self) -> None:
-        """Stop the run, join its thread and drop its pending events (Reset, closing)."""
+        """Stop the run and forget it at once (Reset, closing); its pending events are dropped.
+
+        The GUI thread never waits for the worker: a meta-step (or a validation's chunk) under
+        way finishes on its own thread, which is released when it ends.
+        """
         if self.thread is None:
             return
         self.stop()
-        self.thread.quit()
-        self.thread.wait()  # the trainer honours stop within one meta-step, even compiling
+        thread, worker = self.thread, self.worker
+        thread.quit()  # its event loop ends as soon as the run returns
+        self._retiring.append((thread, worker))
+        thread.finished.connect(self._retired)
         self.thread = None
         self.worker = None
         self.paused = False
+
+    @property
+    def stopping(self) -> int:
+        """Runs that were stopped and are still ending their current step."""
+        return sum(thread.isRunning() for thread, _ in self._retiring)
+
+    @Slot()
+    def _retired(self) -> None:
+        self._retiring = [(t, w) for t, w in self._retiring if t.isRunning()]
+
+    def wait_for_stopped_runs(self) -> None:
+        """Let stopped runs end (at exit, when no window is on screen any more)."""
+        for thread, _ in self._retiring:
+            thread.wait()
+        self._retiring.clear()

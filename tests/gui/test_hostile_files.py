@@ -194,3 +194,34 @@ def test_12_cancel_drops_a_large_import(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: not reading._thread.is_alive(), timeout=60_000)  # it read the file…
     qtbot.wait(200)  # …and its result was delivered, and dropped
     assert reading.cancelled and np.array_equal(window.adaptation.points, before)
+
+
+@pytest.mark.parametrize("action", ["reset", "close"])
+def test_11_reset_and_close_never_wait_for_a_meta_step_under_way(window, qtbot, monkeypatch, action):
+    """A meta-step that takes seconds (a huge meta-batch) is left to finish on its own thread."""
+    import threading
+
+    from maml_studio.training import Trainer
+    from tests.gui.conftest import quick_run
+
+    in_step, release = threading.Event(), threading.Event()
+    original = Trainer._meta_step
+
+    def slow_step(self, *args, **kwargs):
+        in_step.set()
+        release.wait(30)  # the step "takes" until the test lets it end
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_meta_step", slow_step)
+    quick_run(window, iterations=1000)
+    window.start_training()
+    qtbot.waitUntil(in_step.is_set, timeout=30000)
+    if action == "reset":
+        window.reset_training()
+        assert not window.controller.running and window.history.iterations == 0
+    else:
+        window.close()
+        assert not window.isVisible()
+    assert window.controller.stopping == 1  # returned while the step was still under way
+    release.set()
+    qtbot.waitUntil(lambda: window.controller.stopping == 0, timeout=30000)

@@ -274,7 +274,7 @@ def test_presentation_mode_and_themes(window, qtbot):
     window.theme_actions["light"].trigger()
 
 
-def test_closing_mid_training_stops_and_joins_the_thread(qtbot, settings, monkeypatch):
+def test_closing_mid_training_stops_the_run_and_quitting_joins_it(qtbot, settings, monkeypatch):
     monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: True)
     window = MainWindow(settings=settings)
     qtbot.addWidget(window)
@@ -284,6 +284,7 @@ def test_closing_mid_training_stops_and_joins_the_thread(qtbot, settings, monkey
     qtbot.waitUntil(lambda: iterations(window) > 50, timeout=60000)
     thread = window.controller.thread
     window.close()
-    assert thread.isFinished()
     assert not window.controller.running
+    window.controller.wait_for_stopped_runs()  # what the application does when it quits
+    assert thread.isFinished()
     assert settings.value("geometry") is not None
