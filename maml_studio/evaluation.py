@@ -16,6 +16,7 @@ import torch
 
 from maml_studio.checkpoint import Checkpoint
 from maml_studio.experiment import seed_stream
+from maml_studio.memory import tasks_per_chunk
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,13 @@ def evaluate(
     seed: int = 0,
     query_points: int = 100,
     lr: float | None = None,
-    tasks_per_batch: int = 200,
+    tasks_per_batch: int | None = None,
 ) -> dict[str, list[StepScore]]:
-    """Query loss after each requested step for 'maml' and, when present, 'pretrained'."""
+    """Query loss after each requested step for 'maml' and, when present, 'pretrained'.
+
+    Tasks are adapted in chunks (``tasks_per_batch``, by default as many as a fixed memory
+    budget allows for these points), so memory does not grow with the number of tasks.
+    """
     experiment = checkpoint.experiment()
     steps = sorted(set(steps or [0, 1, 5, 10]))
     shots = shots or checkpoint.config.algorithm.support_size
@@ -51,6 +56,8 @@ def evaluate(
     if hasattr(family, "largest_query"):  # measured tasks have only so many points
         query_points = max(1, min(query_points, family.largest_query(shots)))
     batch = family.sample(tasks, shots, query_points, seed_stream(seed, "evaluation"))
+    chunk = tasks_per_batch or tasks_per_chunk(checkpoint.config,
+                                               batch.support_x.shape[1] + batch.query_x.shape[1])
     models = {"maml": (experiment.learner, checkpoint.state)}
     if checkpoint.baseline_state is not None:
         models["pretrained"] = (experiment.baseline, checkpoint.baseline_state)
@@ -58,7 +65,7 @@ def evaluate(
     results = {}
     for name, (learner, state) in models.items():
         losses, accuracies = [], []
-        for part in batch.split(tasks_per_batch):
+        for part in batch.split(chunk):
             part_losses, part_accuracies = [], []
             for step, params in enumerate(
                     learner.adapt_steps(state, part.support_x, part.support_y, max(steps), lr=lr)):

@@ -42,6 +42,7 @@ from maml_studio.gui.theme import (
 )
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
 from maml_studio.history import History, history_to_csv
+from maml_studio.memory import check_memory
 from maml_studio.resources import bundled_checkpoint, preset_names
 from maml_studio.run_model import RunModel
 from maml_studio.session import SESSION_SUFFIX, load_session, save_session
@@ -255,6 +256,12 @@ class MainWindow(QMainWindow):
         except ConfigError as exc:
             self.show_error("Cannot start training", str(exc))
             return False
+        try:
+            check_memory(config)
+        except ConfigError as exc:  # every field in range, the whole too large for this computer
+            if not self.confirm_memory(str(exc)):
+                self.state_label.setText("Not started: the run would not fit in memory.")
+                return False
         continuing = (self.resumable and self.run_config is not None and self.model is not None
                       and _same_run(config, self.run_config)
                       and self.history.iterations < config.training.iterations)
@@ -697,6 +704,17 @@ class MainWindow(QMainWindow):
         box.setAccessibleName(title)
         box.open()
         self.message_box = box
+
+    def confirm_memory(self, estimate: str) -> bool:
+        """Ask before a run that needs more memory than is available; No is the default."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Start training",
+                          "This run may not fit in this computer's memory.", parent=self)
+        box.setInformativeText(f"{estimate}.\n\nStarting it anyway can make the computer swap "
+                               "for minutes, or the app be stopped by the system.")
+        start = box.addButton("Start anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+        box.exec()
+        return box.clickedButton() is start
 
     def confirm_discard(self, what: str) -> bool:
         answer = QMessageBox.question(

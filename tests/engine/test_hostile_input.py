@@ -209,6 +209,27 @@ def test_7_validation_runs_in_chunks_with_the_same_scores(small_config, monkeypa
     assert chunked.before == pytest.approx(whole.before, rel=1e-5)
 
 
+def test_7_evaluation_runs_in_chunks_sized_by_memory_with_the_same_scores(monkeypatch):
+    import maml_studio.evaluation as evaluation
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.resources import bundled_checkpoint
+
+    checkpoint = load_checkpoint(bundled_checkpoint("sine-finn2017"))
+    whole = evaluation.evaluate(checkpoint, tasks=30, steps=[0, 1], tasks_per_batch=30)
+    asked = []
+
+    def chunk(config, points):
+        asked.append(points)
+        return 7
+
+    monkeypatch.setattr(evaluation, "tasks_per_chunk", chunk)
+    chunked = evaluation.evaluate(checkpoint, tasks=30, steps=[0, 1])
+    assert asked == [5 + 100]  # sized for these points: K = 5 support, 100 query
+    for name in whole:
+        for a, b in zip(whole[name], chunked[name], strict=True):
+            assert b.mean == pytest.approx(a.mean, rel=1e-5)
+
+
 def test_7_stop_is_honoured_inside_a_validation(small_config, monkeypatch):
     import maml_studio.training as training
 

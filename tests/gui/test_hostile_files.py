@@ -225,3 +225,20 @@ def test_11_reset_and_close_never_wait_for_a_meta_step_under_way(window, qtbot, 
     assert window.controller.stopping == 1  # returned while the step was still under way
     release.set()
     qtbot.waitUntil(lambda: window.controller.stopping == 0, timeout=30000)
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_7_the_window_asks_before_a_run_that_would_not_fit(window, qtbot, monkeypatch, answer):
+    import maml_studio.memory as memory
+    from tests.gui.conftest import quick_run
+
+    asked = []
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**20)  # a 64 MB computer
+    monkeypatch.setattr(type(window), "confirm_memory",
+                        lambda self, text: asked.append(text) or answer)
+    quick_run(window, iterations=200)
+    assert window.start_training() is answer
+    assert len(asked) == 1 and "needs about" in asked[0] and "lower " in asked[0]
+    assert window.controller.running is answer
+    if not answer:
+        assert "would not fit" in window.state_label.text()
