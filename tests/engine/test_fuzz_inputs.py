@@ -209,3 +209,80 @@ def test_checkpoint_metadata_and_tensors_load_or_fail_in_one_line(metadata, tens
         return
     assert isinstance(view, dict)
     assert all(torch.isfinite(v).all() for v in checkpoint.state.values())
+
+
+# -- whole training runs from fuzzed configs ---------------------------------------------------------
+SMALL_RUN = {"task": {"family": "sine"}, "model": {"hidden": [8]},
+             "algorithm": {"support_size": 3, "query_size": 3, "test_inner_steps": 2},
+             "training": {"meta_batch_size": 2, "validate_every": 1, "validation_tasks": 3,
+                          "threads": 1}}
+hostile_numbers = st.sampled_from([-1, 0, 1, 2, 3, 1.5, -0.0, 1e-300, 1e30, 1e308, 10**9, 2**63,
+                                   float("nan"), float("inf"), -float("inf"), True, "3", "", None])
+choices = st.sampled_from(["maml", "fomaml", "reptile", "metasgd", "anil", "relu", "tanh", "adam",
+                           "sgd", "none", "linear", "circle", "blobs", "halfplane", "multimodal",
+                           "linear", "formula", "tasks", "sine", "MAML", " maml", "auto", "cpu"])
+field_values = hostile_numbers | choices | st.lists(hostile_numbers, max_size=3) | \
+    st.dictionaries(texts, hostile_numbers, max_size=2)
+TRAINABLE = [(section, name) for section, names in FIELDS.items() for name in names
+             if (section, name) not in {("training", "device"), ("training", "compile"),
+                                        ("training", "iterations"), ("task", "path")}]
+
+
+# Values at the edges of what each field accepts that still train in a moment: what a
+# config within every range can do to a run (diverge, degenerate, mismatch its family).
+EDGES = {
+    ("task", "family"): ["sine", "line", "quadratic", "absolute", "multimodal", "linear",
+                         "circle", "blobs", "halfplane"],
+    ("task", "noise_std"): [0.0, 10.0, 1e6], ("task", "label_noise"): [0.0, 0.5],
+    ("task", "x_range"): [[-5.0, 5.0], [0.0, 1e-6], [-1e6, 1e6]],
+    ("task", "dim_in"): [0, 1, 3], ("task", "dim_out"): [0, 1, 2], ("task", "num_classes"): [0, 2, 5],
+    ("model", "hidden"): [[1], [8, 8], [3, 3, 3]], ("model", "activation"): ["relu", "tanh"],
+    ("algorithm", "name"): ["maml", "fomaml", "reptile", "metasgd", "anil"],
+    ("algorithm", "first_order"): [True, False], ("algorithm", "inner_lr"): [1e-6, 0.5, 5.0, 100.0, 1e4],
+    ("algorithm", "inner_steps"): [1, 3], ("algorithm", "test_inner_steps"): [1, 3],
+    ("algorithm", "support_size"): [1, 2], ("algorithm", "query_size"): [1, 2],
+    ("training", "meta_batch_size"): [1, 3], ("training", "optimizer"): ["adam", "sgd"],
+    ("training", "outer_lr"): [1e-6, 10.0, 1e4], ("training", "lr_decay"): ["none", "linear"],
+    ("training", "grad_clip"): [0.0, 1e-6, 1e6], ("training", "train_baseline"): [True, False],
+    ("training", "validate_every"): [1, 2, 1000], ("training", "validation_tasks"): [1, 2],
+}
+
+
+@st.composite
+def run_configs(draw):
+    """A small run with one to five fields at the edge of their range, or set to hostile values."""
+    document = json.loads(json.dumps(SMALL_RUN))
+    for section, name in draw(st.lists(st.sampled_from(TRAINABLE), min_size=1, max_size=5,
+                                       unique=True)):
+        edges = EDGES.get((section, name))
+        hostile = edges is None or draw(st.integers(0, 4)) == 0
+        document.setdefault(section, {})[name] = draw(field_values if hostile else st.sampled_from(edges))
+    return document
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=80,
+          suppress_health_check=list(HealthCheck))
+@given(run_configs())
+def test_training_from_a_fuzzed_config_finishes_or_fails_in_one_line(document):
+    """`train` on a config that loads: a finished run, or one line and an error status."""
+    import contextlib
+
+    from maml_studio.cli import main
+
+    path, out = SCRATCH / "run.json", SCRATCH / "run.safetensors"
+    path.write_text(json.dumps(document), encoding="utf-8")  # NaN and inf as JSON allows
+    out.unlink(missing_ok=True)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        status = main(["train", "--config", str(path), "--out", str(out), "--iterations", "3",
+                       "--compile", "off", "--device", "cpu", "--quiet"])
+    lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
+    for line in lines:
+        assert_one_line(line)
+    if status == 0:  # finished
+        assert out.is_file() and lines[-1] == f"wrote {out}"
+    elif status == 1:  # diverged: said so, and the last finite parameters were kept
+        assert out.is_file() and lines[0].startswith("Training stopped at iteration"), lines
+    else:  # refused: one line naming the problem, nothing written
+        assert status == 2 and len(lines) == 1 and "error:" in lines[0], lines
+        assert not out.exists()
