@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -21,17 +19,14 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from maml_studio.checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint
-from maml_studio.config import ConfigError, ExperimentConfig, load_config, load_preset, save_config
+from maml_studio.checkpoint import Checkpoint
+from maml_studio.config import ConfigError, ExperimentConfig
 from maml_studio.devices import resolve_device
-from maml_studio.gui import figure_export, mp4_writer
 from maml_studio.gui.adaptation_panel import AdaptationPanel
-from maml_studio.gui.background_read import BackgroundRead
 from maml_studio.gui.experiment_panel import ExperimentPanel
 from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
 from maml_studio.gui.help_menu import build_help_menu
 from maml_studio.gui.loss_plot import LossPlot
-from maml_studio.gui.plot_export import export_plot
 from maml_studio.gui.theme import (
     PRESENTATION_FONT_SCALE,
     PRESENTATION_LINE_SCALE,
@@ -41,24 +36,20 @@ from maml_studio.gui.theme import (
     style_plot,
 )
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
-from maml_studio.history import History, history_to_csv
+from maml_studio.gui.window_dialogs import WindowDialogs
+from maml_studio.gui.window_files import WindowFiles
+from maml_studio.history import History
 from maml_studio.memory import check_memory
-from maml_studio.resources import bundled_checkpoint, preset_names
+from maml_studio.resources import preset_names
 from maml_studio.run_model import RunModel
-from maml_studio.session import SESSION_SUFFIX, load_session, save_session
 from maml_studio.tasks import build_family
 from maml_studio.training import Finished, Validation
 
 ORGANIZATION = "MAML Studio"
 APPLICATION = "MAML Studio"
-MAX_RECENT = 8
-MODEL_FILTER = f"Checkpoints and sessions (*.safetensors *{SESSION_SUFFIX});;All files (*)"
 
 
-BACKGROUND_READ_BYTES = 1_000_000  # larger point files are read off the GUI thread
-
-
-class MainWindow(QMainWindow):
+class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
     def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None) -> None:
         super().__init__()
         collect_on_gui_thread()
@@ -423,322 +414,7 @@ class MainWindow(QMainWindow):
         except ConfigError:
             self.device_label.setText("device: unavailable")
 
-    # -- models and files ----------------------------------------------------------------------------
-    def _load_bundled_model(self) -> None:
-        path = bundled_checkpoint()
-        try:
-            self.apply_model(load_checkpoint(path), {})
-            self.unsaved = False
-            self.state_label.setText("Loaded the bundled meta-trained sine model: "
-                                     "adapt it now, or press Start to train your own.")
-        except CheckpointError as exc:
-            self.state_label.setText(f"The bundled model could not be loaded: {exc}")
-
-    def apply_model(self, checkpoint: Checkpoint, view: dict) -> None:
-        self._clear_run()
-        self.model = checkpoint
-        self.adaptation.set_model(checkpoint)
-        self.run.load(checkpoint.history)
-        self.run_config = checkpoint.config
-        self.controller.optimizer_state = None  # a file holds no optimiser state
-        self.experiment_panel.set_config(checkpoint.config)
-        self.loss_plot.set_kind(build_family(checkpoint.config.task).kind)
-        log = bool(view.get("log_scale", self.log_action.isChecked()))
-        self.log_action.setChecked(log)
-        self.loss_plot.set_log_scale(log)
-        if isinstance(view.get("adaptation"), dict):
-            self.adaptation.restore_view(view["adaptation"])
-        iterations = self.history.last_iteration
-        self.resumable = 0 < self.history.iterations < checkpoint.config.training.iterations
-        self.status = "idle"
-        self.iteration_label.setText(f"{iterations:,} / {checkpoint.config.training.iterations:,}")
-        self._update_controls()
-
-    def open_file(self, path: str | Path) -> bool:
-        """Open a checkpoint, a session or a config; refused files change nothing."""
-        path = Path(path)
-        if self.controller.running:
-            self.show_error("Training is running", "Stop training before opening a file.")
-            return False
-        if path.suffix.lower() in (".toml", ".json"):
-            return self.load_config_file(path)
-        if self.unsaved and not self.confirm_discard("Open another model"):
-            return False
-        try:
-            checkpoint, view = load_session(path)
-            self._check_view(path, checkpoint, view)  # whole, before anything is applied
-        except CheckpointError as exc:
-            self.show_error("Cannot open file", str(exc))
-            return False
-        self.apply_model(checkpoint, view)
-        self.unsaved = False
-        self.state_label.setText(f"Opened {path.name}")
-        self._remember(path)
-        return True
-
-    def _check_view(self, path: Path, checkpoint: Checkpoint, view: dict) -> None:
-        """Refuse a session whose stored view state the window could not apply whole."""
-        if "log_scale" in view and not isinstance(view["log_scale"], bool):
-            raise CheckpointError(f"{path}: its view state is corrupt (log_scale is not true or false)")
-        adaptation = view.get("adaptation")
-        if adaptation is None:
-            return
-        family = build_family(checkpoint.config.task)
-        drawable = (family.kind == "classification" and family.dim_in == 2) or \
-            (family.kind != "classification" and family.dim_in == 1 and family.dim_out == 1)
-        if not drawable:
-            return  # the panel does not show this family, nor its view
-        try:
-            self.adaptation.check_view(adaptation, checkpoint.experiment())
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: its adaptation view is unusable ({exc})") from None
-
-    def load_config_file(self, path: str | Path) -> bool:
-        try:
-            config = load_config(path)
-        except ConfigError as exc:
-            self.show_error("Cannot open config", str(exc))
-            return False
-        if not self._start_new_experiment(config, "Open a config"):
-            return False
-        self.state_label.setText(f"Loaded config {Path(path).name}")
-        self._remember(Path(path))
-        return True
-
-    def load_preset(self, name: str) -> bool:
-        try:
-            config = load_preset(name)
-        except ConfigError as exc:
-            self.show_error("Cannot load preset", str(exc))
-            return False
-        if not self._start_new_experiment(config, "Load a preset"):
-            return False
-        self.state_label.setText(f"Preset {name} loaded; press Start to train it.")
-        return True
-
-    def save_config_file(self, path: str | Path) -> bool:
-        try:
-            save_config(self.experiment_panel.config(), path)
-        except (ConfigError, OSError) as exc:
-            self.show_error("Cannot save config", str(exc))
-            return False
-        self._remember(Path(path))
-        return True
-
-    def current_checkpoint(self) -> Checkpoint | None:
-        """The model as it is now (mid-run: the trainer's latest parameters)."""
-        if self.model is None:
-            return None
-        config, state, baseline = self.model.config, self.model.state, self.model.baseline_state
-        worker = self.controller.worker
-        if self.controller.running and worker is not None and worker.trainer is not None:
-            snapshot = worker.trainer.snapshot()
-            config, state, baseline = self.run_config, snapshot["state"], snapshot["baseline"]
-        return Checkpoint(config, state, baseline, self.history.copy())
-
-    def save_session_file(self, path: str | Path) -> bool:
-        return self._save_model(path, session=True)
-
-    def save_checkpoint_file(self, path: str | Path) -> bool:
-        return self._save_model(path, session=False)
-
-    def _save_model(self, path: str | Path, session: bool) -> bool:
-        checkpoint = self.current_checkpoint()
-        if checkpoint is None:
-            self.show_error("Nothing to save", "There is no model yet: train one or open a file.")
-            return False
-        try:
-            if session:
-                save_session(path, checkpoint, {"log_scale": self.log_action.isChecked(),
-                                                "adaptation": self.adaptation.view_state()})
-            else:
-                from maml_studio.checkpoint import save_checkpoint
-
-                save_checkpoint(checkpoint, path)
-        except OSError as exc:
-            self.show_error("Cannot save", f"{path}: {exc}")
-            return False
-        self.unsaved = self.controller.running
-        self.state_label.setText(f"Saved {Path(path).name}")
-        self._remember(Path(path))
-        return True
-
-    def export_history_csv(self, path: str | Path) -> bool:
-        try:
-            atomic_write_bytes(path, history_to_csv(self.history).encode())
-        except OSError as exc:
-            self.show_error("Cannot export", f"{path}: {exc}")
-            return False
-        return True
-
-    def export_plot(self, path: str | Path, plot=None) -> bool:
-        try:
-            export_plot(plot or self.loss_plot, path)
-        except OSError as exc:
-            self.show_error("Cannot export plot", f"{path}: {exc}")
-            return False
-        return True
-
-    def export_figure(self, path: str | Path) -> bool:
-        """The view on screen (adaptation, paper figure, plane or loss plot) as PNG or SVG."""
-        try:
-            figure_export.export_view(self, path)
-        except (OSError, ValueError) as exc:
-            self.show_error("Cannot export figure", f"{path}: {exc}")
-            return False
-        return True
-
-    def export_animation(self, path: str | Path) -> bool:
-        """Play (steps 0 … the current step) as an animated GIF or an MP4 video."""
-        try:
-            figure_export.export_animation(self, path)
-        except (OSError, ValueError) as exc:
-            self.show_error("Cannot export animation", f"{path}: {exc}")
-            return False
-        return True
-
-    # -- dialogs ---------------------------------------------------------------------------------------
-    def _directory(self) -> str:
-        return str(self.settings.value("last_directory", str(Path.home())))
-
-    def _dialog_path(self, title: str, filters: str, save: bool, suffix: str = "") -> Path | None:
-        function = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        name, _ = function(self, title, self._directory(), filters)
-        if not name:
-            return None
-        path = Path(name)
-        if save and suffix and not path.suffix:
-            path = path.with_suffix(suffix)
-        self.settings.setValue("last_directory", str(path.parent))
-        return path
-
-    def _open_config_dialog(self) -> None:
-        if path := self._dialog_path("Open config", "Configs (*.toml *.json);;All files (*)", False):
-            self.load_config_file(path)
-
-    def _save_config_dialog(self) -> None:
-        if path := self._dialog_path("Save config", "TOML (*.toml);;JSON (*.json)", True, ".toml"):
-            self.save_config_file(path)
-
-    def _open_model_dialog(self) -> None:
-        if path := self._dialog_path("Open checkpoint or session", MODEL_FILTER, False):
-            self.open_file(path)
-
-    def _save_session_dialog(self) -> None:
-        filters = f"Sessions (*{SESSION_SUFFIX})"
-        if path := self._dialog_path("Save session", filters, True, SESSION_SUFFIX):
-            self.save_session_file(path)
-
-    def _save_checkpoint_dialog(self) -> None:
-        if path := self._dialog_path("Save checkpoint", "Checkpoints (*.safetensors)", True,
-                                     ".safetensors"):
-            self.save_checkpoint_file(path)
-
-    def _export_csv_dialog(self) -> None:
-        if path := self._dialog_path("Export loss history", "CSV (*.csv)", True, ".csv"):
-            self.export_history_csv(path)
-
-    def _export_figure_dialog(self) -> None:
-        if path := self._dialog_path("Export figure", "PNG image (*.png);;SVG image (*.svg)", True, ".png"):
-            self.export_figure(path)
-
-    def _export_animation_dialog(self) -> None:
-        filters = "Animated GIF (*.gif)" if mp4_writer.unavailable_reason() else \
-            "Animated GIF (*.gif);;MP4 video (*.mp4)"
-        if path := self._dialog_path("Export animation", filters, True, ".gif"):
-            self.export_animation(path)
-
-    def _export_plot_dialog(self) -> None:
-        if path := self._dialog_path("Export loss plot", "PNG image (*.png);;SVG image (*.svg)",
-                                     True, ".png"):
-            self.export_plot(path)
-
-    def _import_points_dialog(self) -> None:
-        if path := self._dialog_path("Import support points", "Point sets (*.csv *.npz);;All files (*)",
-                                     False):
-            self.import_points_file(path)
-
-    def import_points_file(self, path: str | Path) -> bool:
-        """Support points for the adaptation panel (x, y; or x1, x2 and a class label y)."""
-        if self.adaptation.experiment is None:
-            self.show_error("Cannot import points", "The adaptation panel has no model to adapt.")
-            return False
-        path = Path(path)
-        read = self.adaptation.points_reader(path)
-        try:
-            large = path.is_file() and path.stat().st_size > BACKGROUND_READ_BYTES
-        except OSError:
-            large = False
-        if large:  # read off the GUI thread, with a Cancel; applied when it arrives
-            self._reading = BackgroundRead(self, f"Reading {path.name}…", read)
-            self._reading.done.connect(self._apply_imported_points)
-            self._reading.failed.connect(lambda text: self.show_error("Cannot import points", text))
-            self._reading.start()
-            return True
-        try:
-            points = read()
-        except (OSError, ValueError) as exc:  # PointFileError is a ValueError
-            self.show_error("Cannot import points", str(exc))
-            return False
-        self._apply_imported_points(points)
-        return True
-
-    def _apply_imported_points(self, points) -> None:
-        try:
-            self.adaptation.apply_imported_points(points)
-        except ValueError as exc:  # the model changed while the file was being read
-            self.show_error("Cannot import points", str(exc))
-            return
-        self.tabs.setCurrentWidget(self.adaptation)
-
-    def _export_predictions_dialog(self) -> None:
-        if path := self._dialog_path("Export adapted predictions", "CSV (*.csv)", True, ".csv"):
-            try:
-                self.adaptation.export_predictions(path)
-            except (OSError, RuntimeError) as exc:
-                self.show_error("Cannot export predictions", str(exc))
-
-    def show_error(self, title: str, text: str) -> None:
-        """A window-modal message that does not block the event loop."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        box.setAccessibleName(title)
-        box.open()
-        self.message_box = box
-
-    def confirm_memory(self, estimate: str) -> bool:
-        """Ask before a run that needs more memory than is available; No is the default."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Start training",
-                          "This run may not fit in this computer's memory.", parent=self)
-        box.setInformativeText(f"{estimate}.\n\nStarting it anyway can make the computer swap "
-                               "for minutes, or the app be stopped by the system.")
-        start = box.addButton("Start anyway", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
-        box.exec()
-        return box.clickedButton() is start
-
-    def confirm_discard(self, what: str) -> bool:
-        answer = QMessageBox.question(
-            self, what, f"{what} discards the model trained in this window, which is not saved. "
-            "Continue?")
-        return answer == QMessageBox.StandardButton.Yes
-
-    # -- recent files and settings ---------------------------------------------------------------------
-    def _remember(self, path: Path) -> None:
-        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
-        self.settings.setValue("recent_files", recent[:MAX_RECENT])
-        self._fill_recent_menu()
-
-    def _recent(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for name in self._recent():
-            self.recent_menu.addAction(Path(name).name, lambda p=name: self.open_file(p)) \
-                .setToolTip(name)
-        self.recent_menu.setEnabled(bool(self._recent()))
-
+    # -- settings ------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         geometry = self.settings.value("geometry")
         if geometry is not None:
