@@ -153,10 +153,18 @@ def compute(request: AdaptationRequest) -> AdaptationResult:
     xs = torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 1)
     ys = torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1)
     grid = torch.as_tensor(request.grid_x, dtype=torch.float32).reshape(-1, 1)
-    results = adapt_models_together(list(request.models.values()), xs, ys, torch.cat([grid, xs]),
-                                    request.steps, lr=request.lr)
+    # Models of one architecture adapt as one batch; runs being compared may differ in it.
+    groups: dict[tuple, list[str]] = {}
+    for name, (learner, _) in request.models.items():
+        groups.setdefault((learner.model, learner.loss_fn), []).append(name)
+    results = {}
+    for names in groups.values():
+        adapted = adapt_models_together([request.models[n] for n in names], xs, ys,
+                                        torch.cat([grid, xs]), request.steps, lr=request.lr)
+        results.update(zip(names, adapted, strict=True))
     curves, at_support, diverged = {}, {}, {}
-    for name, result in zip(request.models, results, strict=True):
+    for name in request.models:
+        result = results[name]
         predictions = result.predictions[:, 0, :, 0].numpy()
         curves[name] = predictions[:, :len(grid)]
         at_support[name] = predictions[:, len(grid):]

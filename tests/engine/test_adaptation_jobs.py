@@ -58,6 +58,24 @@ def test_curves_are_the_models_adapted_together_at_every_step():
                                rtol=1e-5, atol=1e-6)
 
 
+def test_models_of_different_architectures_are_adapted_in_one_request():
+    """Compared runs may differ in their network: each architecture adapts as its own batch."""
+    small, large = ExperimentConfig(), ExperimentConfig()
+    small.model.hidden, large.model.hidden = [8], [40, 40]
+    models = {}
+    for name, config in (("small", small), ("large", large)):
+        experiment = Experiment.from_config(config)
+        models[name] = (experiment.learner, experiment.learner.init_state(seed_stream(1, name)))
+    support_x = np.array([-2.0, 0.0, 2.0])
+    support_y = np.sin(support_x)
+    grid = np.linspace(-5, 5, 11)
+    together = compute(AdaptationRequest(1, models, support_x, support_y, grid, steps=3, lr=0.05))
+    for name in models:
+        alone = compute(AdaptationRequest(2, {name: models[name]}, support_x, support_y, grid, 3, 0.05))
+        assert together.curves[name].shape == (4, 11)
+        np.testing.assert_allclose(together.curves[name], alone.curves[name], rtol=1e-5, atol=1e-6)
+
+
 @pytest.fixture
 def blobs():
     """Three-class blobs: two models and one sampled task with a query set."""
