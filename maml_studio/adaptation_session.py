@@ -42,6 +42,20 @@ class SampledTask:
 
 
 @dataclass(frozen=True)
+class ComparedRun:
+    """Another run's meta-learned model, adapted to the same points beside the one on show."""
+
+    run_id: str
+    name: str
+    colour: str  # "#rrggbb"
+    checkpoint: Checkpoint
+
+    @property
+    def key(self) -> str:
+        return f"run:{self.run_id}"
+
+
+@dataclass(frozen=True)
 class _Edit:
     text: str
     before: tuple[np.ndarray, SampledTask | None]
@@ -53,7 +67,8 @@ class AdaptationSession:
 
     model_changed = Signal()  # the model, its experiment, the kind of view or the frame
     points_changed = Signal()  # the support points or the task they came from
-    setting_changed = Signal(str)  # "step", "lr", "shots", "shown", "chosen_class", "paper"
+    setting_changed = Signal(str)  # "step", "lr", "shots", "shown", "chosen_class", "paper",
+    # or "compared" (the runs adapted beside the model on show)
     history_changed = Signal()  # what undo and redo would do
 
     def __init__(self) -> None:
@@ -70,6 +85,7 @@ class AdaptationSession:
         self.shown = dict(SHOWN_DEFAULT)
         self.chosen_class = 0
         self.paper = False
+        self.compared: list[ComparedRun] = []
         self._undo: list[_Edit] = []
         self._redo: list[_Edit] = []
         self._sampler = seed_stream(0, "adaptation-panel")
@@ -122,12 +138,17 @@ class AdaptationSession:
                 self.setting_changed.emit("paper")
         if not live or new_rate:
             self.set_lr(checkpoint.config.algorithm.inner_lr)
+        if family_changed and self.compared:
+            self.set_compared(self.compared)  # those that no longer fit are dropped
         self.model_changed.emit()
         return None
 
     def clear_model(self, plane: bool = False) -> None:
         """Forget the model and everything shown for it; ``plane``: the next family's view."""
         self.checkpoint, self.experiment, self.frame, self.plane = None, None, None, plane
+        if self.compared:
+            self.compared = []
+            self.setting_changed.emit("compared")
         if self.paper:
             self.paper = False
             self.setting_changed.emit("paper")
@@ -153,7 +174,37 @@ class AdaptationSession:
         if checkpoint.baseline_state is not None:
             models["pretrained"] = (exp.baseline, checkpoint.baseline_state)
         models["random"] = (exp.baseline, self.random_state)
+        for run in self.compared:
+            models[run.key] = (run.checkpoint.experiment().learner, run.checkpoint.state)
         return models
+
+    def set_compared(self, runs: list[ComparedRun]) -> list[str]:
+        """Adapt these runs' models beside the one on show; returns why any were left out.
+
+        Only runs whose models take the same inputs and outputs as the one on show are
+        compared (a 1-D regression model beside another, never beside a classifier).
+        """
+        kept, refused = [], []
+        for run in runs:
+            reason = self._comparable(run.checkpoint)
+            if reason:
+                refused.append(f"{run.name}: {reason}")
+            else:
+                kept.append(run)
+        if [(r.run_id, id(r.checkpoint)) for r in kept] != \
+                [(r.run_id, id(r.checkpoint)) for r in self.compared]:
+            self.compared = kept
+            self.setting_changed.emit("compared")
+        return refused
+
+    def _comparable(self, checkpoint: Checkpoint) -> str | None:
+        if self.experiment is None:
+            return "there is no model on show to compare it with"
+        mine, theirs = self.experiment.family, Experiment.from_config(checkpoint.config).family
+        if self.plane or theirs.kind != mine.kind or (theirs.dim_in, theirs.dim_out) != \
+                (mine.dim_in, mine.dim_out):
+            return "its family's inputs and outputs differ from the model on show"
+        return None
 
     def truth(self, grid: np.ndarray) -> np.ndarray | None:
         """The sampled task's true function on ``grid``, when the family knows it."""

@@ -409,6 +409,9 @@ class AdaptationPanel(QWidget):
             _quietly(self.class_box, self.class_box.setCurrentIndex, session.chosen_class)
         elif name == "paper":
             self._show_paper_mode(session.paper)
+        elif name == "compared":
+            self.curve_view.sync_runs()
+            self.request()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

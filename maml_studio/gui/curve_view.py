@@ -41,10 +41,23 @@ class CurveView:
         # (its chosen step is the usual curve); the baseline's in the panel beside it.
         self.paper_items = {("maml", step): plot.plot([], []) for step in (0, 1)}
         self.curve_items = {name: plot.plot([], []) for name in MODEL_CURVES}
+        self.run_items: dict[str, pg.PlotDataItem] = {}  # compared runs, by their model's key
+        self._scale = 1.0
 
     @property
     def items(self) -> list:
-        return [*self.curve_items.values(), self.steps_item, self.truth_item]
+        return [*self.curve_items.values(), *self.run_items.values(), self.steps_item,
+                self.truth_item]
+
+    def sync_runs(self) -> None:
+        """One curve per compared run, in the run's colour; gone when the run is no longer shown."""
+        plot, wanted = self.panel.plot, {run.key: run for run in self.session.compared}
+        for key in [k for k in self.run_items if k not in wanted]:
+            plot.removeItem(self.run_items.pop(key))
+        for key, run in wanted.items():
+            if key not in self.run_items:
+                self.run_items[key] = plot.plot([], [])
+            self.run_items[key].setPen(pg.mkPen(run.colour, width=2.5 * self._scale))
 
     def set_visible(self, on: bool) -> None:
         for item in self.items:
@@ -97,6 +110,19 @@ class CurveView:
             if truth is not None:
                 label += f"  (MSE {np.mean((curves[shown] - truth) ** 2):.3f})"
             item.legend_text = label
+        for run in session.compared:
+            item, curves = self.run_items.get(run.key), result.curves.get(run.key)
+            if item is None or curves is None:
+                continue
+            shown, diverged = _finite_step(result, run.key, step)
+            if diverged is not None:
+                notes.append(f"{run.name} diverged at step {diverged}")
+            item.setData(self.grid, self.panel.in_frame(curves[shown]))
+            item.setVisible(not session.paper)
+            label = f"{run.name}, {shown} step{'s' if shown != 1 else ''}"
+            if truth is not None:
+                label += f"  (MSE {np.mean((curves[shown] - truth) ** 2):.3f})"
+            item.legend_text = label
         self._draw_earlier_steps(result, step)
         self._draw_paper_curves(result, truth)
         self._rebuild_legend()
@@ -145,7 +171,8 @@ class CurveView:
         legend.clear()
         entries = [(self.truth_item, "true function"), (self.steps_item, "earlier steps"),
                    *[(item, getattr(item, "legend_text", "")) for item in self.paper_items.values()],
-                   *[(item, getattr(item, "legend_text", "")) for item in self.curve_items.values()]]
+                   *[(item, getattr(item, "legend_text", "")) for item in self.curve_items.values()],
+                   *[(item, getattr(item, "legend_text", "")) for item in self.run_items.values()]]
         for item, text in entries:
             has_data = item.getData()[0] is not None and len(item.getData()[0])
             if item.isVisible() and has_data:
@@ -159,6 +186,8 @@ class CurveView:
 
     def set_theme(self, theme: str, scale: float) -> None:
         colors = VIEW_COLORS[theme]
+        self._scale = scale
+        self.sync_runs()
         for name, item in self.curve_items.items():
             item.setPen(pg.mkPen(colors[name], width=MODEL_CURVES[name][1] * scale))
         for (name, step), item in self.paper_items.items():
@@ -190,7 +219,8 @@ class CurveView:
         """Every model's predictions on the grid after the step on show (and the truth), as CSV."""
         step, out = self.session.step, io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        names = [n for n in MODEL_CURVES if n in result.curves]
+        names = [n for n in MODEL_CURVES if n in result.curves] + \
+            [run.key for run in self.session.compared if run.key in result.curves]
         truth = self.session.truth(self.grid)
         steps = [_finite_step(result, n, step)[0] for n in names]
         writer.writerow(["x", *[f"{n}_step{s}" for n, s in zip(names, steps, strict=True)],

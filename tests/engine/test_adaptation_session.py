@@ -191,3 +191,18 @@ def test_clearing_the_model_forgets_everything_shown_for_it(session):
     assert session.checkpoint is None and session.task is None and len(session.points) == 0
     assert not session.paper and session.frame is None and session.undo_text is None
     assert "model" in seen.events and "setting:paper" in seen.events
+
+
+def test_other_runs_are_compared_on_the_same_points_when_their_family_fits(session, sine, circle):
+    from maml_studio.adaptation_session import ComparedRun
+
+    seen = Recorder(session)
+    other = ComparedRun("r1", "reptile seed 0", "#1f77b4", sine)
+    refused = session.set_compared([other, ComparedRun("r2", "circle", "#2ca02c", circle)])
+    assert len(refused) == 1 and refused[0].startswith("circle: its family")
+    assert list(session.models()) == ["maml", "pretrained", "random", "run:r1"]
+    assert seen.events == ["setting:compared"]
+    session.set_compared([other])  # the same runs: nothing to announce
+    assert seen.events == ["setting:compared"]
+    session.set_model(circle)  # another family: the sine run no longer fits
+    assert session.compared == []

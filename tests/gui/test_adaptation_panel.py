@@ -231,3 +231,25 @@ def test_a_live_model_with_another_inner_rate_updates_the_rate(window, panel):
     config.algorithm.inner_lr = 0.02
     panel.set_model(Checkpoint(config, model.state, model.baseline_state), live=True)
     assert panel.lr_box.value() == pytest.approx(0.02)
+
+
+def test_a_compared_run_is_adapted_to_the_same_points_in_its_own_colour(panel, qtbot):
+    from maml_studio.adaptation_session import ComparedRun
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.resources import bundled_checkpoint
+
+    other = load_checkpoint(bundled_checkpoint("sine-finn2017"))
+    other.state = {k: v * 0.5 for k, v in other.state.items()}  # a different model
+    panel.sample_task(5)
+    settled(qtbot, panel)
+    assert panel.session.set_compared([ComparedRun("r1", "half model", "#1f77b4", other)]) == []
+    settled(qtbot, panel)
+    item = panel.curve_view.run_items["run:r1"]
+    assert item.opts["pen"].color().name() == "#1f77b4"
+    drawn = item.getData()[1]
+    assert len(drawn) == len(panel.grid) and not np.allclose(drawn, panel.curve("maml"))
+    assert any(text.startswith("half model, 10 steps  (MSE") for text in panel.legend_texts())
+    panel.session.set_compared([])
+    settled(qtbot, panel)
+    assert "run:r1" not in panel.curve_view.run_items
+    assert not any(text.startswith("half model") for text in panel.legend_texts())
