@@ -1,0 +1,544 @@
+"""A workspace of runs, without Qt: one checkpoint file per run and an index beside them.
+
+The folder holds ``ID.safetensors`` for each run (the ordinary checkpoint format; the
+run's name, colour, status and timings ride in its metadata) and ``runs.json``, an
+index that lists every run's facts so a window can show the list without opening
+each file. The files are the truth and the index is a cache of them: opening a
+workspace whose index is missing, unreadable or out of date (a file it does not
+list, a file it lists that is gone, a file changed since it was listed) rebuilds
+or repairs it from the files and says what it repaired in `RunStore.repairs`.
+Every write goes through a temporary file and a rename, so a crash mid-write
+leaves the old file whole; a corrupt checkpoint in the folder is left alone,
+reported and not listed, and never stops the other runs from opening.
+
+`RunStore` announces its changes with psygnal events (``run_added``,
+``run_changed``, ``run_removed``), like the other Qt-free models views bind to.
+`seed_groups` and `seed_band` gather runs that differ only in their seed and
+give the mean and spread of their smoothed training losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+from psygnal import Signal
+
+from maml_studio.atomic_files import atomic_write_bytes, remove_stale_temporaries
+from maml_studio.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from maml_studio.history import History
+from maml_studio.inputs import DocumentError, file_problem, one_line, parse_json, shown
+
+INDEX_NAME = "runs.json"
+INDEX_FORMAT = "maml-studio-workspace"
+INDEX_VERSION = 1
+RUN_SUFFIX = ".safetensors"
+RUN_KEY = "workspace_run"  # checkpoint metadata: the run's facts as JSON, so the index can be rebuilt
+STATUSES = ("completed", "stopped", "diverged", "failed")
+MAX_NAME = 200
+MAX_INDEX_BYTES = 64 * 2**20
+SMOOTHING_WINDOW = 100  # the loss plot's running mean
+ENVIRONMENT_VARIABLE = "MAML_STUDIO_WORKSPACE"
+# Distinct hues with a contrast of at least 3:1 (WCAG) on the light (#ffffff) and the dark
+# (#1f2023) plot background alike: relative luminance between about 0.15 and 0.30.
+PALETTE = ("#1f77b4", "#d95f02", "#1b9e77", "#d62728", "#9467bd", "#a6761d", "#e7298a",
+           "#65a30d", "#7f7f7f")
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class WorkspaceError(OSError):
+    """A workspace that cannot be used as asked; the message says why in one line."""
+
+
+def default_workspace() -> Path:
+    """``$MAML_STUDIO_WORKSPACE``, or the ``workspace`` folder in the user's data directory."""
+    override = os.environ.get(ENVIRONMENT_VARIABLE)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("MAML Studio")) / "workspace"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the index lists about one run."""
+
+    id: str  # the file's stem: stable however often the index is rebuilt
+    file: str
+    name: str
+    colour: str  # "#rrggbb"
+    algorithm: str
+    family: str
+    shots: int  # K, the support size it was trained with
+    seed: int
+    iterations: int  # completed
+    status: str  # one of STATUSES
+    seconds: float | None  # wall-clock training time, when known
+    iterations_per_second: float | None
+    final_loss: float | None  # the last meta-validation's query loss after adaptation
+    final_accuracy: float | None  # the same for classifiers
+    created: str  # ISO 8601, UTC
+    config: dict = field(default_factory=dict, hash=False, repr=False)
+
+
+# Facts that only the run's creator knows; the rest are read from the checkpoint itself.
+_OWN_FACTS = ("name", "colour", "status", "seconds", "iterations_per_second", "created")
+
+
+class RunStore:
+    """The runs of a workspace folder; emits an event after every change it sees or makes."""
+
+    run_added = Signal(object)  # RunInfo
+    run_changed = Signal(object)  # RunInfo, as it now is
+    run_removed = Signal(str)  # the run's id
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder).expanduser() if folder is not None else default_workspace()
+        self.index_path = self.folder / INDEX_NAME
+        self._check_folder()
+        self._runs: dict[str, RunInfo] = {}
+        self._stats: dict[str, tuple[int, int, int]] = {}  # file → (size, mtime_ns, inode) listed
+        self._unreadable: dict[str, tuple[int, int, int]] = {}  # corrupt files already reported
+        self._pending: tuple[RunInfo, tuple[int, int, int]] | None = None  # a file just written
+        self.repairs: list[str] = self.refresh()
+
+    # -- reading ------------------------------------------------------------------------------
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        return sorted(self._runs.values(), key=lambda run: (run.created, run.id))
+
+    def get(self, run_id: str) -> RunInfo:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise WorkspaceError(f"no run {shown(run_id)} in the workspace {self.folder}") from None
+
+    def path(self, run_id: str) -> Path:
+        return self.folder / self.get(run_id).file
+
+    def open(self, run_id: str) -> Checkpoint:
+        """The run's whole checkpoint (`CheckpointError` if its file has become unusable)."""
+        return load_checkpoint(self.path(run_id))
+
+    # -- changing -----------------------------------------------------------------------------
+    def add(self, checkpoint: Checkpoint, *, name: str | None = None, status: str = "completed",
+            seconds: float | None = None, iterations_per_second: float | None = None,
+            colour: str | None = None) -> RunInfo:
+        """Write the run's checkpoint into the workspace, then list it; returns what is listed."""
+        config = checkpoint.config
+        name = _check_name(name if name is not None else
+                           f"{config.algorithm.name} seed {config.training.seed}")
+        if status not in STATUSES:
+            raise WorkspaceError(f"unknown run status {shown(status)} (one of {', '.join(STATUSES)})")
+        colour = _check_colour(colour) if colour is not None else self.next_colour()
+        facts = {"name": name, "colour": colour, "status": status,
+                 "seconds": _finite_or_none(seconds),
+                 "iterations_per_second": _finite_or_none(iterations_per_second),
+                 "created": datetime.now(UTC).isoformat(timespec="microseconds")}
+        run_id = self._free_id(name)
+        path = self.folder / f"{run_id}{RUN_SUFFIX}"
+        info = {**checkpoint.info, RUN_KEY: json.dumps(facts)}
+        try:
+            save_checkpoint(Checkpoint(config, checkpoint.state, checkpoint.baseline_state,
+                                       checkpoint.history, info), path)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write the run {shown(name)} to {path}: "
+                                 f"{one_line(exc.strerror or str(exc))}") from None
+        self._listed(_describe(path.name, config, checkpoint.history, facts), path)
+        self._commit()
+        return self._runs[run_id]
+
+    def rename(self, run_id: str, name: str) -> RunInfo:
+        return self._update(run_id, name=_check_name(name))
+
+    def recolour(self, run_id: str, colour: str) -> RunInfo:
+        return self._update(run_id, colour=_check_colour(colour))
+
+    def delete(self, run_id: str) -> None:
+        """Remove the run's file and its entry; no other file is touched."""
+        path = self.path(run_id)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot delete {path}: {one_line(exc.strerror or str(exc))}") from None
+        self._commit()
+
+    def next_colour(self) -> str:
+        """The first palette colour no run uses; when all are used, the least used one."""
+        used = [run.colour.lower() for run in self._runs.values()]
+        return min(PALETTE, key=lambda colour: (used.count(colour), PALETTE.index(colour)))
+
+    def refresh(self) -> list[str]:
+        """Bring the list and the index in line with the files; returns what was repaired."""
+        repairs, runs, stats = self._reconcile()
+        self._apply(runs, stats)
+        return repairs
+
+    # -- internals ----------------------------------------------------------------------------
+    def _check_folder(self) -> None:
+        folder = self.folder
+        if folder.exists() and not folder.is_dir():
+            raise WorkspaceError(f"the workspace {folder} is a file, not a folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create the workspace {folder}: "
+                                 f"{one_line(exc.strerror or str(exc))}") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise WorkspaceError(f"the workspace {folder} is not writable")
+        if self.index_path.is_dir():
+            raise WorkspaceError(f"the workspace index {self.index_path} is a folder")
+
+    def _update(self, run_id: str, **changes: str) -> RunInfo:
+        run = self.get(run_id)
+        path = self.folder / run.file
+        facts = {**{key: getattr(run, key) for key in _OWN_FACTS}, **changes}
+        try:  # the file first: the index is rebuilt from it
+            with safetensors.safe_open(str(path), framework="pt") as handle:
+                metadata = dict(handle.metadata() or {})
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            metadata[RUN_KEY] = json.dumps(facts)
+            atomic_write_bytes(path, safetensors.torch.save(tensors, metadata=metadata))
+        except OSError as exc:
+            raise WorkspaceError(f"cannot update {path}: {one_line(exc.strerror or str(exc))}") from None
+        except Exception as exc:  # safetensors reports a damaged file in several types
+            raise WorkspaceError(f"cannot update {path}: the file is damaged "
+                                 f"({one_line(str(exc))[:200]})") from None
+        self._listed(dataclasses.replace(run, **changes), path)
+        self._commit()
+        return self._runs[run_id]
+
+    def _listed(self, run: RunInfo, path: Path) -> None:
+        """Note a file this store has just written, so reconciling does not read it back."""
+        self._pending = (run, _stat(path))
+
+    def _commit(self) -> None:
+        repairs, runs, stats = self._reconcile()
+        self.repairs.extend(repairs)
+        self._apply(runs, stats)
+
+    def _apply(self, runs: dict[str, RunInfo], stats: dict[str, tuple[int, int, int]]) -> None:
+        """Take the reconciled runs, write the index if it differs, then announce the changes."""
+        before = self._runs
+        self._runs, self._stats = runs, stats
+        self._write_index()
+        for run_id in before.keys() - runs.keys():
+            self.run_removed.emit(run_id)
+        for run in self.runs():
+            if run.id not in before:
+                self.run_added.emit(run)
+            elif before[run.id] != run:
+                self.run_changed.emit(run)
+
+    def _reconcile(self) -> tuple[list[str], dict[str, RunInfo], dict[str, tuple[int, int, int]]]:
+        """The runs as the files show them, from what is known of each file, read only where needed."""
+        repairs = [f"removed {p.name}, a temporary file an interrupted write left behind"
+                   for p in self._remove_stale_temporaries()]
+        listed, index_problem = self._read_index()
+        known = {run.file: (run, self._stats[run.file]) for run in self._runs.values()
+                 if run.file in self._stats}
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            known[pending[0].file] = pending
+        runs: dict[str, RunInfo] = {}
+        stats: dict[str, tuple[int, int, int]] = {}
+        files = self._run_files()
+        if index_problem and (files or index_problem != "was missing"):  # a new workspace has none
+            repairs.append(f"the index {INDEX_NAME} {index_problem}; rebuilt it from the run files")
+        for name, stat in files.items():
+            entry = listed.get(name)
+            if pending is not None and pending[0].file == name and pending[1] == stat:
+                run = pending[0]  # just written here: newer than any index
+            elif entry is not None and entry[1] == stat:
+                run = entry[0]
+            elif name in known and known[name][1] == stat:
+                run = known[name][0]
+            elif self._unreadable.get(name) == stat:
+                continue
+            else:
+                run, problem = self._read_run(name, runs)
+                if run is None:
+                    self._unreadable[name] = stat
+                    repairs.append(f"skipped {name}: {problem} (the file is kept)")
+                    continue
+                if not index_problem and entry is None:
+                    repairs.append(f"listed {name}, which the index did not list")
+                elif not index_problem and run != entry[0]:
+                    repairs.append(f"re-read {name}, which changed since it was listed")
+            runs[run.id], stats[name] = run, stat
+        if not index_problem:
+            for name in listed.keys() - files.keys():
+                if name not in known:
+                    repairs.append(f"removed {name} from the index: the file is missing")
+        return repairs, runs, stats
+
+    def _run_files(self) -> dict[str, tuple[int, int, int]]:
+        found = {}
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError as exc:
+            raise WorkspaceError(f"cannot read the workspace {self.folder}: "
+                                 f"{one_line(exc.strerror or str(exc))}") from None
+        for entry in entries:
+            if (entry.name.endswith(RUN_SUFFIX) and _RUN_ID.fullmatch(entry.name[:-len(RUN_SUFFIX)])
+                    and entry.is_file(follow_symlinks=False)):
+                try:
+                    found[entry.name] = _stat(Path(entry.path))
+                except OSError:
+                    continue
+        return found
+
+    def _remove_stale_temporaries(self) -> list[Path]:
+        """Temporaries (``.NAME.PID-XXXX.tmp``) of writers that no longer run."""
+        targets = set()
+        try:
+            names = [entry.name for entry in os.scandir(self.folder)]
+        except OSError:
+            return []
+        for name in names:
+            target = re.fullmatch(r"\.(.+)\.[^.]*\.tmp", name)
+            if target and (target.group(1) == INDEX_NAME or target.group(1).endswith(RUN_SUFFIX)):
+                targets.add(target.group(1))
+        return [path for name in sorted(targets) for path in remove_stale_temporaries(self.folder / name)]
+
+    def _read_index(self) -> tuple[dict[str, tuple[RunInfo, tuple[int, int, int]]], str | None]:
+        """The index's entries by file name, and what is wrong with it (None when it is sound)."""
+        path = self.index_path
+        if not path.exists():
+            return {}, "was missing"
+        problem = file_problem(path)
+        if problem:
+            return {}, problem
+        try:
+            if path.stat().st_size > MAX_INDEX_BYTES:
+                return {}, "is too large to be an index"
+            data = parse_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, DocumentError) as exc:
+            return {}, f"was unreadable ({one_line(str(exc))[:120]})"
+        if not (isinstance(data, dict) and data.get("format") == INDEX_FORMAT
+                and isinstance(data.get("runs"), list)):
+            return {}, "was not a workspace index"
+        if data.get("version") != INDEX_VERSION:
+            return {}, f"has an unknown version {shown(data.get('version'))}"
+        entries = {}
+        for item in data["runs"]:
+            parsed = _entry_from_json(item)
+            if parsed is None:
+                return {}, "held a damaged entry"
+            entries[parsed[0].file] = parsed
+        return entries, None
+
+    def _read_run(self, name: str, taken: dict[str, RunInfo]) -> tuple[RunInfo | None, str]:
+        """A run described from its file's checkpoint, or None and why it cannot be."""
+        path = self.folder / name
+        try:
+            checkpoint = load_checkpoint(path)
+        except CheckpointError as exc:
+            text = str(exc)
+            return None, one_line(text[len(str(path)) + 2:] if text.startswith(f"{path}: ") else text)
+        facts = _facts_from(checkpoint.info.get(RUN_KEY))
+        facts.setdefault("name", path.stem[:MAX_NAME])
+        facts.setdefault("status", "completed" if checkpoint.history.last_iteration
+                         >= checkpoint.config.training.iterations else "stopped")
+        facts.setdefault("created", datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                         .isoformat(timespec="microseconds"))
+        if "colour" not in facts:
+            used = [run.colour for run in (*self._runs.values(), *taken.values())]
+            facts["colour"] = min(PALETTE, key=lambda c: (used.count(c), PALETTE.index(c)))
+        return _describe(name, checkpoint.config, checkpoint.history, facts), ""
+
+    def _write_index(self) -> None:
+        entries = [{**_entry_to_json(run), **dict(zip(("file_size", "file_mtime_ns", "file_inode"),
+                                                        self._stats[run.file], strict=True))}
+                   for run in self.runs()]
+        data = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "runs": entries}
+        try:
+            current = self.index_path.read_bytes() if self.index_path.is_file() else None
+        except OSError:
+            current = None
+        text = (json.dumps(data, indent=1) + "\n").encode("utf-8")
+        if text == current:
+            return
+        try:
+            atomic_write_bytes(self.index_path, text)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot write the workspace index {self.index_path}: "
+                                 f"{one_line(exc.strerror or str(exc))}") from None
+
+    def _free_id(self, name: str) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "run"
+        existing = {path.name.lower() for path in self.folder.iterdir()}
+        for number in range(1, 100_000):
+            candidate = slug if number == 1 else f"{slug}-{number}"
+            if f"{candidate}{RUN_SUFFIX}".lower() not in existing and candidate not in self._runs:
+                return candidate
+        raise WorkspaceError(f"no free file name for the run {shown(name)} in {self.folder}")
+
+
+# -- seed groups --------------------------------------------------------------------------------
+def seed_groups(runs: Sequence[RunInfo]) -> list[list[RunInfo]]:
+    """Runs whose configs are equal except ``training.seed``, in groups (a lone run is a group of one).
+
+    Groups and the runs in them keep the order of ``runs``.
+    """
+    groups: dict[str, list[RunInfo]] = {}
+    for run in runs:
+        config = json.loads(json.dumps(run.config))
+        config.get("training", {}).pop("seed", None)
+        groups.setdefault(json.dumps(config, sort_keys=True), []).append(run)
+    return list(groups.values())
+
+
+@dataclass(frozen=True)
+class Band:
+    """Mean and spread of a group's smoothed training loss at each iteration (1-based)."""
+
+    iterations: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    runs: int
+
+
+def smoothed(values: Sequence[float], window: int = SMOOTHING_WINDOW) -> np.ndarray:
+    """The running mean of the last ``window`` values at each index (fewer at the start)."""
+    values = np.asarray(values, dtype=float)
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def seed_band(histories: Sequence[History], spread: str = "std",
+              window: int = SMOOTHING_WINDOW) -> Band:
+    """Mean ± one standard deviation (``spread="std"``, over the runs, n − 1) or min–max
+    (``"range"``) of the histories' smoothed training loss, over their common length."""
+    if spread not in ("std", "range"):
+        raise ValueError(f"spread must be 'std' or 'range', got {shown(spread)}")
+    if not histories:
+        raise ValueError("a band needs at least one run")
+    length = min(len(h.train_loss) for h in histories)
+    curves = np.stack([smoothed(h.train_loss[:length], window) for h in histories])
+    mean = curves.mean(axis=0)
+    if spread == "range":
+        low, high = curves.min(axis=0), curves.max(axis=0)
+    else:
+        std = curves.std(axis=0, ddof=1) if len(histories) > 1 else np.zeros(length)
+        low, high = mean - std, mean + std
+    return Band(np.arange(1, length + 1), mean, low, high, len(histories))
+
+
+# -- entries ------------------------------------------------------------------------------------
+def _describe(file: str, config, history: History, facts: dict[str, Any]) -> RunInfo:
+    last = history.validation[-1] if history.validation else ()
+    return RunInfo(
+        id=file[:-len(RUN_SUFFIX)], file=file, name=facts["name"], colour=facts["colour"].lower(),
+        algorithm=config.algorithm.name, family=config.task.family,
+        shots=config.algorithm.support_size, seed=config.training.seed,
+        iterations=history.last_iteration, status=facts["status"],
+        seconds=facts.get("seconds"), iterations_per_second=facts.get("iterations_per_second"),
+        final_loss=_finite_or_none(last[2]) if len(last) > 2 else None,
+        final_accuracy=_finite_or_none(last[6]) if len(last) > 6 else None,
+        created=facts["created"], config=config.to_dict())
+
+
+def _facts_from(text: str | None) -> dict[str, Any]:
+    """The run facts stored in a checkpoint, keeping only the well-formed ones."""
+    try:
+        data = parse_json(text) if text else {}
+    except DocumentError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    facts: dict[str, Any] = {}
+    if isinstance(data.get("name"), str) and data["name"].strip() and len(data["name"]) <= MAX_NAME:
+        facts["name"] = data["name"]
+    if isinstance(data.get("colour"), str) and _COLOUR.fullmatch(data["colour"]):
+        facts["colour"] = data["colour"].lower()
+    if data.get("status") in STATUSES:
+        facts["status"] = data["status"]
+    for key in ("seconds", "iterations_per_second"):
+        if _is_number(data.get(key)):
+            facts[key] = float(data[key])
+    if isinstance(data.get("created"), str) and len(data["created"]) < 64:
+        facts["created"] = data["created"]
+    return facts
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "file": (str,), "name": (str,), "colour": (str,), "algorithm": (str,),
+    "family": (str,), "shots": (int,), "seed": (int,), "iterations": (int,), "status": (str,),
+    "created": (str,), "config": (dict,),
+}
+_OPTIONAL_NUMBERS = ("seconds", "iterations_per_second", "final_loss", "final_accuracy")
+
+
+def _entry_to_json(run: RunInfo) -> dict[str, Any]:
+    return dataclasses.asdict(run)
+
+
+def _entry_from_json(item: Any) -> tuple[RunInfo, tuple[int, int, int]] | None:
+    """An index entry, or None when it is damaged in any way (the file is then re-read)."""
+    if not isinstance(item, dict):
+        return None
+    for key, types in _TYPES.items():
+        if not isinstance(item.get(key), types) or isinstance(item.get(key), bool):
+            return None
+    for key in _OPTIONAL_NUMBERS:
+        if item.get(key) is not None and not _is_number(item.get(key)):
+            return None
+    stat = tuple(item.get(key) for key in ("file_size", "file_mtime_ns", "file_inode"))
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in stat):
+        return None
+    file = item["file"]
+    if (not file.endswith(RUN_SUFFIX) or not _RUN_ID.fullmatch(file[:-len(RUN_SUFFIX)])
+            or item["id"] != file[:-len(RUN_SUFFIX)] or item["status"] not in STATUSES
+            or not _COLOUR.fullmatch(item["colour"]) or not item["name"].strip()
+            or len(item["name"]) > MAX_NAME):
+        return None
+    values = {f.name: item.get(f.name) for f in dataclasses.fields(RunInfo)}
+    return RunInfo(**values), stat
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise WorkspaceError("a run's name must not be empty")
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise WorkspaceError(f"a run's name holds at most {MAX_NAME} characters, got {len(name)}")
+    if one_line(name) != name:
+        raise WorkspaceError(f"a run's name must be one line without control characters: {shown(name)}")
+    return name
+
+
+def _check_colour(colour: str) -> str:
+    if not isinstance(colour, str) or not _COLOUR.fullmatch(colour):
+        raise WorkspaceError(f"a colour is written #rrggbb, got {shown(colour)}")
+    return colour.lower()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _stat(path: Path) -> tuple[int, int, int]:
+    """What changes whenever a file is written (each write renames a new file into place)."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
