@@ -1,4 +1,4 @@
-"""The ``maml-studio`` command: gui, train, eval, adapt, figure, bench, families.
+"""The ``maml-studio`` command: gui, train, eval, compare, adapt, figure, bench, families.
 
 This interface is a contract other tools rely on; keep it stable. Every
 failure is one clear line on stderr and a non-zero exit status.
@@ -44,13 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as exc:  # every expected failure type carries a user-facing message
         from maml_studio.checkpoint import CheckpointError
+        from maml_studio.compare import CompareError
         from maml_studio.errors import ConfigError
         from maml_studio.figure_data import FigureError
         from maml_studio.inputs import one_line
         from maml_studio.pointsets import PointFileError
 
         if isinstance(exc, UsageError | ConfigError | CheckpointError | PointFileError | FigureError
-                                | OSError):
+                                | CompareError | OSError):
             print(f"maml-studio {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
             return EXIT_ERROR
         if isinstance(exc, MemoryError):
@@ -106,6 +107,24 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--lr", type=float, help="inner step size (default: the checkpoint's)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(handler=_run_eval)
+
+    cmp = sub.add_parser("compare", help="train algorithms × seeds into a workspace, evaluate each "
+                                          "and write a summary table")
+    _add_config_source(cmp, required=True)
+    cmp.add_argument("--algorithms", required=True,
+                     help="comma-separated, e.g. maml,fomaml,reptile,anil,metasgd")
+    cmp.add_argument("--seeds", type=int, default=1,
+                     help="seeds per algorithm, counting up from training.seed (default 1)")
+    cmp.add_argument("--iterations", type=int, help="override training.iterations")
+    cmp.add_argument("--shots", type=int, help="evaluation support points per task, per class for "
+                                               "classifiers (default: the training K)")
+    cmp.add_argument("--steps", default="0,1,5,10", help="comma-separated step counts to evaluate")
+    cmp.add_argument("--tasks", type=int, default=600, help="evaluation tasks (default 600)")
+    cmp.add_argument("--out", type=Path, required=True,
+                     help="workspace folder: a checkpoint per run, summary.csv and summary.md")
+    cmp.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    cmp.add_argument("--quiet", action="store_true", help="no progress bars")
+    cmp.set_defaults(handler=_run_compare)
 
     ad = sub.add_parser("adapt", help="adapt to your own support points and write predictions")
     ad.add_argument("checkpoint", type=Path)
@@ -357,6 +376,31 @@ def _print_table(steps, results, cell) -> None:
     print("model".ljust(12) + "".join(f"{'step ' + str(s):>18}" for s in steps))
     for name, scores in results.items():
         print(name.ljust(12) + "".join(f"{cell(s):>18}" for s in scores))
+
+
+# -- compare --------------------------------------------------------------------------------------
+def _run_compare(args) -> int:
+    from maml_studio.compare import check_counts, compare, parse_algorithms, parse_steps, summary_json
+    from maml_studio.run_store import RunStore
+
+    algorithms = parse_algorithms(args.algorithms)  # refused before anything is read or made
+    steps = parse_steps(args.steps)
+    check_counts(args.seeds, args.shots, args.tasks)
+    config = _load_config(args)
+    store = RunStore(args.out)
+    for line in store.repairs:
+        print(f"workspace {args.out}: {line}", file=sys.stderr)
+    comparison = compare(config, algorithms, args.seeds, store, shots=args.shots, steps=steps,
+                         tasks=args.tasks, progress=not args.quiet)
+    if comparison.results:
+        count = len(comparison.results)
+        print(f"wrote {count} run{'' if count == 1 else 's'} to {args.out} and their summary to "
+              f"{args.out / 'summary.csv'} and summary.md", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary_json(comparison), indent=2))
+    if comparison.interrupted:
+        return 128 + comparison.signals[0]
+    return 0
 
 
 # -- adapt ----------------------------------------------------------------------------------------
