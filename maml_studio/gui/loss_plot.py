@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 
 from maml_studio.gui.legend_below import legend_below
+from maml_studio.gui.loss_overlays import LossOverlays
 from maml_studio.history import VALIDATION_COLUMNS
 from maml_studio.run_model import RunModel
 
@@ -65,6 +66,7 @@ class LossPlot(pg.PlotWidget):
         self.setLabel("bottom", "meta-iteration")
         self.setLabel("left", "loss (MSE)")
         self.legend = legend_below(self.getPlotItem())
+        self.overlays = LossOverlays(self)  # other runs, shown beside this one
         self._follow_y = True  # the y range follows the curves until the user zooms or pans
         self.train = GrowingSeries()
         self.baseline = GrowingSeries()
@@ -224,16 +226,23 @@ class LossPlot(pg.PlotWidget):
         return [self.raw_item, self.smooth_item, self.baseline_item, self.before_item,
                 self.after_item, self.baseline_after_item]
 
+    def set_overlays(self, overlays: list) -> None:
+        """Draw other runs (or seed groups) over this one, each in its colour."""
+        self.overlays.show(overlays)
+        self._follow_y = True
+        self.refresh()
+
     def _sync_legend(self) -> None:
         """List the series that have data, in a fixed order; rebuilt only when that set changes."""
         items = self.loss_items() + (self.accuracy_items if self.kind == "classification" else [])
-        shown = [item for item in items if _has_data(item)]
-        if [sample.item for sample, _ in self.legend.items] == shown:
+        entries = [(item, item.name()) for item in items if _has_data(item)]
+        entries += self.overlays.legend_entries
+        if [(sample.item, label.text) for sample, label in self.legend.items] == entries:
             return
         self.legend.clear()
-        for item in shown:
-            self.legend.addItem(item, item.name())
-        self.legend.setVisible(bool(shown))
+        for item, name in entries:
+            self.legend.addItem(item, name)
+        self.legend.setVisible(bool(entries))
 
     def _fit_y(self) -> None:
         """The y range of the curves that matter: smoothed losses and losses after adaptation.
@@ -243,7 +252,7 @@ class LossPlot(pg.PlotWidget):
         """
         if not self._follow_y:
             return
-        series = [self.train.smoothed(), self.baseline.smoothed()]
+        series = [self.train.smoothed(), self.baseline.smoothed(), *self.overlays.values()]
         if self.validation:
             rows = np.array([tuple(r[:5]) for r in self.validation], dtype=float)
             series += [rows[:, 2], rows[:, 4]]

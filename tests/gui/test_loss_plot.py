@@ -2,6 +2,7 @@
 only what is drawn and sits outside the data."""
 
 import numpy as np
+import pyqtgraph as pg
 
 from maml_studio.gui.loss_plot import LossPlot
 
@@ -69,3 +70,31 @@ def test_a_zoom_by_hand_stops_following_until_double_click(qtbot):
     assert y_range(plot) == [10, 20]
     plot._resume_following()
     assert y_range(plot)[1] < 5
+
+
+def test_other_runs_and_a_seed_band_are_drawn_over_the_plot_in_their_colours(qtbot):
+    from maml_studio.gui.loss_overlays import BandOverlay, RunOverlay
+    from maml_studio.history import History
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.run.append(np.linspace(2, 1, 400), [])
+    validations = [(300, 2.0, 0.8, 2.1, 1.9), (600, 2.0, 0.6, 2.1, 1.8)]
+    first = History(list(np.linspace(3, 0.5, 600)), [], validations)
+    second = History(list(np.linspace(3, 0.2, 500)), [], [])
+    mean = np.linspace(2.5, 0.4, 300)
+    plot.set_overlays([RunOverlay("a", "reptile", "#1f77b4", first),
+                       RunOverlay("b", "fomaml", "#2ca02c", second),
+                       BandOverlay("g", "maml, 3 seeds", "#9467bd", mean, mean - 0.2, mean + 0.2)])
+    names = [label.text for _, label in plot.legend.items]
+    assert names[-3:] == ["reptile", "fomaml", "maml, 3 seeds"]
+    drawn = {key: items for key, items in plot.overlays._items.items()}
+    assert len(drawn["a"]) == 2 and len(drawn["b"]) == 1  # a validation line only where there is one
+    assert drawn["a"][0].opts["pen"].color().name() == "#1f77b4"
+    np.testing.assert_allclose(drawn["a"][1].getData()[1], [0.8, 0.6])
+    assert isinstance(drawn["g"][1], pg.FillBetweenItem)
+    assert max(y_range(plot)) >= 2.5  # the range takes in the overlays
+    plot.set_overlays([RunOverlay("b", "fomaml", "#2ca02c", second)])
+    assert set(plot.overlays._items) == {"b"}
+    assert [label.text for _, label in plot.legend.items][-1] == "fomaml"
+    assert "reptile" not in [label.text for _, label in plot.legend.items]

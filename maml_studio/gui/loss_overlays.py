@@ -1,0 +1,94 @@
+"""Other runs' losses over the loss plot: one colour per run, or a seed group's mean and band.
+
+Each shown run adds its smoothed training loss (solid) and its validation loss
+after adaptation (dashed, with points) in the run's colour. Runs that differ
+only in their seed can be drawn as one group: the mean of their smoothed
+training losses with a shaded band (± one standard deviation, or min–max).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+from maml_studio.history import History
+from maml_studio.run_store import smoothed
+
+BAND_ALPHA = 60
+
+
+@dataclass(frozen=True)
+class RunOverlay:
+    key: str
+    name: str
+    colour: str  # "#rrggbb"
+    history: History
+
+
+@dataclass(frozen=True)
+class BandOverlay:
+    key: str
+    name: str  # e.g. "MAML, 3 seeds"
+    colour: str
+    mean: np.ndarray  # smoothed training loss per iteration, from iteration 1
+    low: np.ndarray
+    high: np.ndarray
+
+
+class LossOverlays:
+    """The items of the overlays on a `LossPlot`, kept while their runs are shown."""
+
+    def __init__(self, plot) -> None:
+        self.plot = plot
+        self._items: dict[str, list] = {}
+        self.legend_entries: list[tuple[object, str]] = []
+
+    def show(self, overlays: list[RunOverlay | BandOverlay]) -> None:
+        """Draw exactly these overlays (others are removed)."""
+        wanted = {overlay.key for overlay in overlays}
+        for key in [k for k in self._items if k not in wanted]:
+            for item in self._items.pop(key):
+                self.plot.removeItem(item)
+        self.legend_entries = []
+        for overlay in overlays:
+            for item in self._items.pop(overlay.key, []):
+                self.plot.removeItem(item)
+            items = self._band(overlay) if isinstance(overlay, BandOverlay) else self._run(overlay)
+            self._items[overlay.key] = items
+            self.legend_entries.append((items[0], overlay.name))
+
+    def values(self) -> list[np.ndarray]:
+        """What the overlays draw, for the plot's y range."""
+        return [np.asarray(item.getData()[1], dtype=float) for items in self._items.values()
+                for item in items if isinstance(item, pg.PlotDataItem) and item.getData()[1] is not None]
+
+    def _run(self, overlay: RunOverlay) -> list:
+        curve = smoothed(overlay.history.train_loss)
+        x = np.arange(1, len(curve) + 1, dtype=float)
+        train = self.plot.plot(x, curve, pen=pg.mkPen(overlay.colour, width=2))
+        train.setClipToView(True)
+        train.setDownsampling(auto=True, method="peak")
+        items = [train]
+        rows = [row for row in overlay.history.validation if len(row) > 2]
+        if rows:
+            table = np.array([tuple(row[:3]) for row in rows], dtype=float)
+            items.append(self.plot.plot(
+                table[:, 0], table[:, 2], symbol="o", symbolSize=5, symbolBrush=overlay.colour,
+                symbolPen=None, pen=pg.mkPen(overlay.colour, width=1.5, style=Qt.PenStyle.DashLine)))
+        return items
+
+    def _band(self, overlay: BandOverlay) -> list:
+        x = np.arange(1, len(overlay.mean) + 1, dtype=float)
+        mean = self.plot.plot(x, overlay.mean, pen=pg.mkPen(overlay.colour, width=2))
+        low = pg.PlotDataItem(x, overlay.low, pen=pg.mkPen(None))
+        high = pg.PlotDataItem(x, overlay.high, pen=pg.mkPen(None))
+        colour = QColor(overlay.colour)
+        colour.setAlpha(BAND_ALPHA)
+        fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
+        fill.setZValue(-5)
+        self.plot.addItem(fill)
+        return [mean, fill, low, high]
