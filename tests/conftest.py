@@ -31,3 +31,9 @@ def _no_compile_outlives_its_test():
     for thread in threading.enumerate():
         if thread.name == "maml-compile":
             thread.join(timeout=180)
+
+
+@pytest.fixture(autouse=True)
+def _workspace_of_the_test(tmp_path, monkeypatch):
+    """Runs a test trains go to a workspace of its own, never to the user's data directory."""
+    monkeypatch.setenv("MAML_STUDIO_WORKSPACE", str(tmp_path / "workspace"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -38,6 +39,7 @@ from maml_studio.gui.theme import (
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
 from maml_studio.gui.window_dialogs import WindowDialogs
 from maml_studio.gui.window_files import WindowFiles
+from maml_studio.gui.window_runs import WindowRuns
 from maml_studio.history import History
 from maml_studio.memory import check_memory
 from maml_studio.resources import preset_names
@@ -49,8 +51,9 @@ ORGANIZATION = "MAML Studio"
 APPLICATION = "MAML Studio"
 
 
-class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
-    def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None) -> None:
+class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
+    def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None,
+                 workspace: str | Path | None = None) -> None:
         super().__init__()
         collect_on_gui_thread()
         self.setWindowTitle("MAML Studio")
@@ -91,6 +94,7 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
                                          QDockWidget.DockWidgetFeature.DockWidgetFloatable |
                                          QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.experiment_dock)
+        self._stored_run: str | None = None  # this window's run, once it is in the workspace
 
         self.loss_plot = LossPlot(run=self.run)
         self.tabs = QTabWidget()
@@ -100,6 +104,7 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
         self.tabs.addTab(self.adaptation, "Adaptation")
         self.adaptation.status_changed.connect(self._adaptation_status)
         self.setCentralWidget(self.tabs)
+        self._build_runs_dock(workspace)  # after the views it draws into
 
         self._build_actions()
         self._build_status_bar()
@@ -111,6 +116,8 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
         if load_bundled:
             self._load_bundled_model()
             self.tabs.setCurrentWidget(self.adaptation)  # the demo comes first
+        if self._workspace_problem:
+            self.statusBar().showMessage(f"Workspace: {self._workspace_problem}", 15000)
         freeze_startup_objects()
 
     # -- construction ------------------------------------------------------------------------------
@@ -165,6 +172,8 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
                                     QKeySequence.StandardKey.Save))
         menu.addAction(self._action("Save check&point as…", self._save_checkpoint_dialog))
         self.recent_menu = menu.addMenu("Open &recent")
+        menu.addAction(self._action("Open &workspace…", self._open_workspace_dialog,
+                                    name="Open workspace"))
         menu.addSeparator()
         menu.addAction(self._action("Export loss history as CS&V…", self._export_csv_dialog))
         menu.addAction(self._action("Export loss &plot as PNG or SVG…", self._export_plot_dialog))
@@ -205,6 +214,12 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
         panel_action.setToolTip("Show or hide the Experiment panel (F9)")
         self.addAction(panel_action)
         view.addAction(panel_action)
+        runs_action = self.runs_dock.toggleViewAction()
+        runs_action.setText("&Runs")
+        runs_action.setShortcut(QKeySequence("Ctrl+R"))
+        runs_action.setToolTip("Show or hide the runs of the workspace (Ctrl+R)")
+        self.addAction(runs_action)
+        view.addAction(runs_action)
         build_help_menu(self)
 
     def _build_status_bar(self) -> None:
@@ -263,12 +278,14 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
             if self.unsaved and not self.confirm_discard("Start a new run"):
                 return False
             self.run.clear()
+            self._stored_run = None  # a new run: kept as a new entry of the workspace
             self.loss_plot.set_kind(build_family(config.task).kind)
             self.controller.start(config)
         self.run_config = config
         self.resumable = False
         self.unsaved = True
         self._run_started = time.perf_counter()
+        self._started_at_iteration = self.history.iterations
         self.status = "training"
         self.compile_label.setText("")
         self.state_label.setText("Continuing training…" if continuing else "Training…")
@@ -376,6 +393,7 @@ class MainWindow(WindowFiles, WindowDialogs, QMainWindow):
         }
         self.state_label.setText(texts.get(event.status, event.message))
         self.adaptation.set_model(self.model)  # the final parameters, even with Live off
+        self._keep_finished_run(event)
         if event.status in ("diverged", "failed"):
             title = "Training diverged" if event.status == "diverged" else "Training failed"
             self.show_error(title, event.message)

@@ -1,0 +1,121 @@
+"""The Runs dock and the workspace in the window: runs kept, listed, shown side by side."""
+
+import copy
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import Qt
+
+from maml_studio.checkpoint import load_checkpoint
+from maml_studio.gui.main_window import MainWindow
+from maml_studio.history import History
+from maml_studio.resources import bundled_checkpoint
+from tests.gui.conftest import by_name, quick_run
+from tests.gui.test_adaptation_panel import settled
+
+
+def variant(seed: int, algorithm: str = "maml", scale: float = 1.0, losses: int = 300):
+    """The bundled sine model as another run: its seed, algorithm and a history of its own."""
+    checkpoint = load_checkpoint(bundled_checkpoint("sine-finn2017"))
+    checkpoint.config = copy.deepcopy(checkpoint.config)
+    checkpoint.config.training.seed = seed
+    checkpoint.config.algorithm.name = algorithm
+    checkpoint.state = {k: v * scale for k, v in checkpoint.state.items()}
+    rng = np.random.default_rng(seed)
+    checkpoint.history = History(list(np.linspace(3, 0.5, losses) + rng.normal(0, 0.05, losses)), [],
+                                 [(losses, 2.9, 0.4 + 0.01 * seed, 3.0, 2.0)])
+    return checkpoint
+
+
+def row_names(window) -> list[str]:
+    table = window.runs_panel.table
+    return [table.item(row, 0).text() for row in range(table.rowCount())]
+
+
+def test_a_run_trained_in_the_window_is_kept_in_the_workspace(window, qtbot):
+    assert by_name(window, "Runs") is window.runs_dock or window.runs_dock.accessibleName() == "Runs"
+    quick_run(window, iterations=150)
+    window.start_training()
+    qtbot.waitUntil(lambda: not window.controller.running and window.status == "completed",
+                    timeout=120_000)
+    runs = window.store.runs()
+    assert len(runs) == 1 and runs[0].iterations == 150 and runs[0].status == "completed"
+    assert runs[0].iterations_per_second and runs[0].seconds > 0
+    assert row_names(window) == [runs[0].name]
+    reopened = MainWindow(settings=window.settings, load_bundled=False)  # the workspace at start
+    qtbot.addWidget(reopened)
+    assert [run.id for run in reopened.store.runs()] == [runs[0].id]
+    reopened.close()
+
+
+def test_shown_runs_are_drawn_over_the_loss_plot_and_adapted_beside_the_model(window, qtbot):
+    first = window.store.add(variant(0, "maml", 0.9), name="maml seed 0")
+    second = window.store.add(variant(1, "reptile", 0.7), name="reptile seed 1")
+    assert row_names(window) == ["maml seed 0", "reptile seed 1"]
+    window.runs_panel.set_shown(first.id, True)
+    window.runs_panel.set_shown(second.id, True)
+    legend = [label.text for _, label in window.loss_plot.legend.items]
+    assert legend[-2:] == ["maml seed 0", "reptile seed 1"]
+    panel = window.adaptation
+    window.tabs.setCurrentWidget(panel)
+    panel.sample_task(5)
+    settled(qtbot, panel)
+    assert [run.name for run in panel.session.compared] == ["maml seed 0", "reptile seed 1"]
+    colours = {item.opts["pen"].color().name() for item in panel.curve_view.run_items.values()}
+    assert colours == {first.colour, second.colour}
+    texts = panel.legend_texts()
+    assert any(t.startswith("maml seed 0, 10 steps") for t in texts)
+    assert any(t.startswith("reptile seed 1, 10 steps") for t in texts)
+    window.runs_panel.set_shown(first.id, False)
+    settled(qtbot, panel)
+    assert [run.name for run in panel.session.compared] == ["reptile seed 1"]
+
+
+def test_seeds_of_one_config_are_drawn_as_a_mean_with_a_band(window):
+    runs = [window.store.add(variant(seed)) for seed in (0, 1, 2)]
+    other = window.store.add(variant(5, "fomaml"))
+    for run in (*runs, other):
+        window.runs_panel.set_shown(run.id, True)
+    by_name(window, "Group seeds").setChecked(True)
+    legend = [label.text for _, label in window.loss_plot.legend.items]
+    assert "maml, 3 seeds (mean ± sd)" in legend and other.name in legend
+    band = [items for key, items in window.loss_plot.overlays._items.items() if key.startswith("group:")]
+    assert len(band) == 1 and isinstance(band[0][1], pg.FillBetweenItem)
+
+
+def test_runs_are_renamed_recoloured_deleted_and_opened(window, qtbot):
+    keep = window.store.add(variant(0), name="keep")
+    gone = window.store.add(variant(1), name="gone")
+    assert window.runs_panel.rename(keep.id, "renamed")
+    assert window.runs_panel.recolour(keep.id, "#65a30d")
+    assert row_names(window) == ["renamed", "gone"]
+    icon = window.runs_panel.table.item(0, 0).icon().pixmap(12, 12).toImage()
+    assert icon.pixelColor(6, 6).name() == "#65a30d"
+    assert window.runs_panel.delete([gone.id], confirm=False)
+    assert row_names(window) == ["renamed"] and not (window.store.folder / gone.file).exists()
+    assert window.open_run(keep.id)
+    assert window.history.train_loss == pytest.approx(variant(0).history.train_loss)
+    assert window.model is not None and "renamed" in window.state_label.text()
+
+
+def test_the_table_sorts_by_numbers(window):
+    for seed, losses in ((0, 900), (1, 50), (2, 300)):
+        window.store.add(variant(seed, losses=losses), name=f"run {seed}")
+    table = window.runs_panel.table
+    table.sortItems(4, Qt.SortOrder.AscendingOrder)  # iterations
+    assert row_names(window) == ["run 1", "run 2", "run 0"]
+
+
+def test_a_workspace_that_cannot_be_used_falls_back_and_says_so(qtbot, settings, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    window = MainWindow(settings=settings, load_bundled=False, workspace=blocked)
+    qtbot.addWidget(window)
+    assert window.store.folder != blocked and window.store.folder.is_dir()
+    assert "is a file, not a folder" in window.statusBar().currentMessage()
+    assert not window.open_workspace(blocked)
+    assert "is a file" in window.message_box.text()
+    assert window.open_workspace(tmp_path / "other")
+    assert window.runs_panel.folder_label.text() == "workspace: other"
+    window.close()
