@@ -40,3 +40,16 @@ def preset_path(name: str) -> Path:
 
 def bundled_checkpoint(name: str = "sine-finn2017") -> Path:
     return checkpoints_dir() / f"{name}.safetensors"
+
+
+# The sine models of the paper's set-up, one per algorithm, that "Compare algorithms" shows
+# without training: algorithm → (name shown, file stem).
+BUNDLED_COMPARISON = {"maml": ("MAML", "sine-finn2017"), "fomaml": ("first-order MAML", "sine-fomaml"),
+                      "reptile": ("Reptile", "sine-reptile"), "anil": ("ANIL", "sine-anil"),
+                      "metasgd": ("Meta-SGD", "sine-metasgd")}
+
+
+def bundled_comparison() -> list[tuple[str, Path]]:
+    """(name, checkpoint) of each bundled comparison model that is present."""
+    found = [(name, bundled_checkpoint(stem)) for name, stem in BUNDLED_COMPARISON.values()]
+    return [(name, path) for name, path in found if path.is_file()]

@@ -318,6 +318,9 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
             return
         if self.controller.running:
             self.controller.shutdown()
+        if self.queue.current is not None:  # the queued run is dropped; the rest waits
+            self.queue.finished()
+            self.queue.set_paused(bool(self.queue.waiting))
         self._clear_run()
         self.state_label.setText("Reset: the next Start begins a new run.")
         self._update_controls()
@@ -394,6 +397,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
         self.state_label.setText(texts.get(event.status, event.message))
         self.adaptation.set_model(self.model)  # the final parameters, even with Live off
         self._keep_finished_run(event)
+        self._queued_run_ended(event.status)
         if event.status in ("diverged", "failed"):
             title = "Training diverged" if event.status == "diverged" else "Training failed"
             self.show_error(title, event.message)

@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from maml_studio.gui.queue_panel import QueuePanel
+from maml_studio.run_queue import RunQueue
 from maml_studio.run_store import RunInfo, RunStore, WorkspaceError
 
 COLUMNS = ("Run", "Algorithm", "Family", "K", "Iterations", "Validation after", "it/s", "Time")
@@ -54,7 +56,8 @@ class RunsPanel(QWidget):
     open_requested = Signal(str)  # a run's id
     compare_requested = Signal()
 
-    def __init__(self, store: RunStore, parent: QWidget | None = None) -> None:
+    def __init__(self, store: RunStore, queue: RunQueue | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store: RunStore | None = None
         self.setAccessibleName("Runs")
@@ -79,6 +82,8 @@ class RunsPanel(QWidget):
         self.table.itemDoubleClicked.connect(lambda item: self.open_requested.emit(self._id(item)))
         self.table.itemChanged.connect(self._item_changed)
         layout.addWidget(self.table, 1)
+        self.queue_panel = QueuePanel(queue or RunQueue())
+        layout.addWidget(self.queue_panel)
         row = QHBoxLayout()
         self.group_box = QCheckBox("Group seeds")
         self.group_box.setAccessibleName("Group seeds")

@@ -12,13 +12,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QFileDialog
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDialog, QDockWidget, QFileDialog
 
 from maml_studio.adaptation_session import ComparedRun
-from maml_studio.checkpoint import Checkpoint, CheckpointError
+from maml_studio.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from maml_studio.gui.compare_dialog import CompareDialog
 from maml_studio.gui.loss_overlays import BandOverlay, RunOverlay
 from maml_studio.gui.runs_dock import RunsPanel
+from maml_studio.resources import bundled_comparison
+from maml_studio.run_queue import RunQueue
 from maml_studio.run_store import RunStore, WorkspaceError, default_workspace, seed_band, seed_groups
 from maml_studio.training import Finished
 
@@ -27,9 +30,12 @@ class WindowRuns:
     def _build_runs_dock(self, workspace: str | Path | None) -> None:
         self.store = self._open_store(workspace)
         self._run_cache: dict[str, tuple[str, Checkpoint]] = {}  # id → (file, checkpoint)
-        self.runs_panel = RunsPanel(self.store)
+        self.queue = RunQueue()
+        self._queued_name: str | None = None
+        self.runs_panel = RunsPanel(self.store, self.queue)
         self.runs_panel.shown_changed.connect(self.show_runs)
         self.runs_panel.open_requested.connect(self.open_run)
+        self.runs_panel.compare_requested.connect(self.compare_algorithms)
         self.runs_dock = QDockWidget("Runs", self)
         self.runs_dock.setObjectName("runs-dock")
         self.runs_dock.setAccessibleName("Runs")
@@ -144,7 +150,8 @@ class WindowRuns:
                 seconds += previous.seconds or 0.0
                 self.store.delete(self._stored_run)
             else:
-                name, colour = None, None
+                name, colour = self._queued_name, None
+            self._queued_name = None
             self._stored_run = self.store.add(
                 checkpoint, name=name, colour=colour, status=status, seconds=seconds,
                 iterations_per_second=done / (time.perf_counter() - self._run_started)
@@ -152,3 +159,70 @@ class WindowRuns:
         except WorkspaceError as exc:
             self._stored_run = None
             self.statusBar().showMessage(f"The run was not kept in the workspace: {exc}", 10000)
+
+    # -- comparing algorithms ------------------------------------------------------------------------
+    def compare_algorithms(self, algorithms: list[str] | None = None, seeds: int = 1) -> bool:
+        """Queue the form's config under each algorithm × seed and start; ask when not given."""
+        if algorithms is None:
+            dialog = CompareDialog(self, bundled_available=bool(bundled_comparison()))
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return False
+            if dialog.show_bundled:
+                return self.show_bundled_comparison()
+            algorithms, seeds = dialog.algorithms(), dialog.seeds.value()
+        try:
+            self.queue.plan(self.experiment_panel.config(), algorithms, seeds)
+        except ValueError as exc:  # ConfigError and CompareError are ValueErrors
+            self.show_error("Cannot compare algorithms", str(exc))
+            return False
+        if not self.controller.running:
+            self._start_next_queued()
+        return True
+
+    def _start_next_queued(self) -> None:
+        run = self.queue.take_next()
+        if run is None:
+            return
+        if self._stored_run is not None:
+            self.unsaved = False  # the run on show is kept in the workspace
+        self.experiment_panel.set_config(run.config)
+        self.resumable, self._stored_run, self._queued_name = False, None, run.name
+        if not self.start_training():  # refused or declined: the queue waits for the user
+            self._queued_name = None
+            self.queue.finished()
+            self.queue.set_paused(True)
+
+    def _queued_run_ended(self, status: str) -> None:
+        if self.queue.current is None:
+            return
+        self.queue.finished()
+        if status == "stopped":  # the user stopped it: start nothing more until resumed
+            self.queue.set_paused(True)
+        QTimer.singleShot(0, self._start_next_queued)
+
+    def show_bundled_comparison(self) -> bool:
+        """The bundled sine models of every algorithm, side by side, with no training."""
+        known = {run.name: run for run in self.store.runs()}
+        shown = []
+        for name, path in bundled_comparison():
+            label = f"bundled {name}"
+            try:
+                run = known.get(label) or self.store.add(load_checkpoint(path), name=label)
+            except (CheckpointError, WorkspaceError) as exc:
+                self.show_error("Cannot show the bundled models", str(exc))
+                return False
+            shown.append(run.id)
+        if not shown:
+            self.show_error("Cannot show the bundled models", "this installation has none")
+            return False
+        if self.model is None or self.model.config.task.family != "sine":
+            self._load_bundled_model()
+        for run_id in self.runs_panel.shown_ids():
+            self.runs_panel.set_shown(run_id, False)
+        for run_id in shown:
+            self.runs_panel.set_shown(run_id, True)
+        self.tabs.setCurrentWidget(self.adaptation)
+        if not len(self.adaptation.points):
+            self.adaptation.sample_task()
+        self.runs_dock.raise_()
+        return True

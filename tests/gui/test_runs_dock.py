@@ -119,3 +119,59 @@ def test_a_workspace_that_cannot_be_used_falls_back_and_says_so(qtbot, settings,
     assert window.open_workspace(tmp_path / "other")
     assert window.runs_panel.folder_label.text() == "workspace: other"
     window.close()
+
+
+def test_a_queued_comparison_trains_three_algorithms_one_after_another(window, qtbot):
+    quick_run(window, iterations=60)
+    window.experiment_panel.editors["training.validation_tasks"].set_value(5)
+    assert window.compare_algorithms(["maml", "fomaml", "reptile"], seeds=1)
+    assert window.controller.running and window.queue.current.name == "maml seed 0"
+    queue_panel = window.runs_panel.queue_panel
+    assert queue_panel.isVisibleTo(window) and queue_panel.list.count() == 2
+    qtbot.waitUntil(lambda: len(window.store.runs()) == 3 and not window.queue.active,
+                    timeout=180_000)
+    runs = window.store.runs()
+    assert [run.name for run in runs] == ["maml seed 0", "fomaml seed 0", "reptile seed 0"]
+    assert [run.algorithm for run in runs] == ["maml", "fomaml", "reptile"]
+    assert all(run.iterations == 60 and run.status == "completed" for run in runs)
+    assert row_names(window) == ["maml seed 0", "fomaml seed 0", "reptile seed 0"]
+    assert not queue_panel.isVisibleTo(window)
+
+
+def test_the_queue_pauses_reorders_and_cancels(window, qtbot):
+    quick_run(window, iterations=100_000)  # the first run trains until stopped
+    assert window.compare_algorithms(["maml", "anil", "metasgd"], seeds=1)
+    queue = window.queue
+    assert [run.name for run in queue.waiting] == ["anil seed 0", "metasgd seed 0"]
+    queue.move(1, -1)
+    assert [run.name for run in queue.waiting] == ["metasgd seed 0", "anil seed 0"]
+    qtbot.waitUntil(lambda: window.history.iterations > 20, timeout=60_000)
+    window.stop_training()  # a stopped run pauses the queue: nothing else starts
+    qtbot.waitUntil(lambda: not window.controller.running, timeout=60_000)
+    qtbot.wait(100)
+    assert queue.paused and not window.controller.running
+    assert [run.name for run in window.store.runs()] == ["maml seed 0"]
+    assert window.store.runs()[0].status == "stopped"
+    queue.cancel()
+    assert not queue.active and not window.runs_panel.queue_panel.isVisibleTo(window)
+
+
+def test_a_comparison_the_config_cannot_make_is_refused_with_its_reason(window):
+    assert not window.compare_algorithms(["maml", "bogus"], seeds=1)
+    assert "bogus" in window.message_box.text() and not window.queue.active
+
+
+def test_the_compare_dialog_counts_the_runs_it_will_queue(qtbot):
+    from maml_studio.gui.compare_dialog import CompareDialog
+
+    dialog = CompareDialog(bundled_available=True)
+    qtbot.addWidget(dialog)
+    assert dialog.algorithms() == ["maml", "fomaml", "reptile"]
+    dialog.seeds.setValue(2)
+    dialog.boxes["metasgd"].setChecked(True)
+    assert dialog.summary.text() == "8 runs to train" and dialog.queue_button.isEnabled()
+    for box in dialog.boxes.values():
+        box.setChecked(False)
+    assert not dialog.queue_button.isEnabled() and "at least one" in dialog.summary.text()
+    by_name(dialog, "Show the bundled models").click()
+    assert dialog.show_bundled and dialog.result() == dialog.DialogCode.Accepted
