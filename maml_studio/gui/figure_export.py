@@ -32,8 +32,11 @@ def export_view(window, path: str | Path) -> None:
     path = Path(path)
     if path.suffix.lower() not in (".png", ".svg"):
         raise OSError(f"unknown image type '{path.suffix}': use .png or .svg")
-    panel = window.adaptation
-    if window.tabs.currentWidget() is not panel:
+    panel, current = window.adaptation, window.tabs.currentWidget()
+    if current is window.evaluation:
+        export_widget(window.evaluation.plot, path, window.theme, window.font_scale)
+        return
+    if current is not panel:
         export_widget(window.loss_plot, path, window.theme, window.font_scale)
         return
     if panel.plane_mode:

@@ -24,6 +24,7 @@ from maml_studio.checkpoint import Checkpoint
 from maml_studio.config import ConfigError, ExperimentConfig
 from maml_studio.devices import resolve_device
 from maml_studio.gui.adaptation_panel import AdaptationPanel
+from maml_studio.gui.evaluation_view import EvaluationView
 from maml_studio.gui.experiment_panel import ExperimentPanel
 from maml_studio.gui.gc_guard import collect_on_gui_thread, freeze_startup_objects
 from maml_studio.gui.help_menu import build_help_menu
@@ -102,6 +103,8 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
         self.tabs.addTab(self.loss_plot, "Training")
         self.adaptation = AdaptationPanel()
         self.tabs.addTab(self.adaptation, "Adaptation")
+        self.evaluation = EvaluationView()
+        self.tabs.addTab(self.evaluation, "Evaluation")
         self.adaptation.status_changed.connect(self._adaptation_status)
         self.setCentralWidget(self.tabs)
         self._build_runs_dock(workspace)  # after the views it draws into
@@ -472,7 +475,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
 
     def plots(self) -> list:
         return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot,
-                self.adaptation.paper_plot]
+                self.adaptation.paper_plot, self.evaluation.plot]
 
     def set_presentation_mode(self, on: bool) -> None:
         self.presentation = bool(on)

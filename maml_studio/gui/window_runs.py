@@ -25,6 +25,8 @@ from maml_studio.run_queue import RunQueue
 from maml_studio.run_store import RunStore, WorkspaceError, default_workspace, seed_band, seed_groups
 from maml_studio.training import Finished
 
+MODEL_ON_SHOW_COLOUR = "#c81e32"  # the meta-learned curve's red
+
 
 class WindowRuns:
     def _build_runs_dock(self, workspace: str | Path | None) -> None:
@@ -36,6 +38,7 @@ class WindowRuns:
         self.runs_panel.shown_changed.connect(self.show_runs)
         self.runs_panel.open_requested.connect(self.open_run)
         self.runs_panel.compare_requested.connect(self.compare_algorithms)
+        self.evaluation.evaluate_button.clicked.connect(self.evaluate_runs)
         self.runs_dock = QDockWidget("Runs", self)
         self.runs_dock.setObjectName("runs-dock")
         self.runs_dock.setAccessibleName("Runs")
@@ -226,3 +229,18 @@ class WindowRuns:
             self.adaptation.sample_task()
         self.runs_dock.raise_()
         return True
+
+    # -- the evaluation view ---------------------------------------------------------------------------
+    def evaluate_runs(self, tasks: int = 600) -> bool:
+        """Figure 3 (left) for the model on show and the shown runs, off the GUI thread."""
+        runs = []
+        if self.model is not None:
+            runs.append(("model on show", MODEL_ON_SHOW_COLOUR, self.model))
+        for run_id in self.runs_panel.shown_ids():
+            try:
+                info = self.store.get(run_id)
+                runs.append((info.name, info.colour, self._checkpoint_of(run_id)))
+            except (CheckpointError, WorkspaceError) as exc:
+                self.statusBar().showMessage(f"Not evaluated: {exc}", 10000)
+        self.tabs.setCurrentWidget(self.evaluation)
+        return self.evaluation.evaluate(runs, tasks)

@@ -175,3 +175,34 @@ def test_the_compare_dialog_counts_the_runs_it_will_queue(qtbot):
     assert not dialog.queue_button.isEnabled() and "at least one" in dialog.summary.text()
     by_name(dialog, "Show the bundled models").click()
     assert dialog.show_bundled and dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_the_evaluation_view_scores_the_model_and_the_shown_runs_with_bands(window, qtbot, tmp_path):
+    import csv
+
+    from PIL import Image
+
+    run = window.store.add(variant(3, "reptile", 0.6), name="half-size reptile")
+    window.runs_panel.set_shown(run.id, True)
+    assert window.evaluate_runs(tasks=40)
+    assert window.tabs.currentWidget() is window.evaluation
+    qtbot.waitUntil(lambda: window.evaluation.result is not None and not window.evaluation.running,
+                    timeout=120_000)
+    result = window.evaluation.result
+    names = [curve.name for curve in result.curves]
+    assert names == ["model on show", "model on show (pretrained)", "half-size reptile",
+                     "half-size reptile (pretrained)"]
+    model = result.curves[0]
+    assert model.steps == list(range(11)) and all(ci > 0 for ci in model.ci95)
+    assert model.values[10] < model.values[0]  # the bundled model adapts: its error falls
+    legend = [label.text for _, label in window.evaluation.legend.items]
+    assert legend == names
+    bands = [item for item in window.evaluation.plot.getPlotItem().items
+             if isinstance(item, pg.FillBetweenItem)]
+    assert len(bands) == 4
+    window.evaluation.export_csv(tmp_path / "eval.csv")
+    rows = list(csv.DictReader((tmp_path / "eval.csv").read_text().splitlines()))
+    assert len(rows) == 44 and rows[0]["run"] == "model on show" and rows[0]["tasks"] == "40"
+    assert window.export_figure(tmp_path / "eval.png")
+    with Image.open(tmp_path / "eval.png") as image:
+        assert image.size == (1920, 1080)

@@ -1,0 +1,165 @@
+"""The Evaluation tab: the paper's Figure 3 (left) for the model on show and the shown runs.
+
+Query MSE (or accuracy) against the number of gradient steps, 0 … 10, each with
+its 95% band, for every meta-learned model and its pretrained baseline, on 600
+fresh tasks with the paper's protocol. The evaluation runs on a thread of its
+own; the tab says how far it is and can be stopped. The curves export as CSV,
+and as a figure through File → Export figure.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from maml_studio.evaluation_curves import EvaluationCurves, evaluation_curves, write_curves_csv
+from maml_studio.gui.legend_below import legend_below
+
+BAND_ALPHA = 50
+
+
+class _Relay(QObject):
+    progress = Signal(int, int)
+    finished = Signal(object, str)  # EvaluationCurves or None, error text
+
+
+class EvaluationView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Evaluation")
+        self.result: EvaluationCurves | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._relay = _Relay()
+        self._relay.progress.connect(self._progress, Qt.ConnectionType.QueuedConnection)
+        self._relay.finished.connect(self._finished, Qt.ConnectionType.QueuedConnection)
+        layout = QVBoxLayout(self)
+        self.plot = pg.PlotWidget()
+        self.plot.setAccessibleName("Evaluation plot")
+        self.plot.setLabel("bottom", "gradient steps")
+        self.plot.setLabel("left", "query MSE")
+        self.legend = legend_below(self.plot.getPlotItem(), columns=2)
+        layout.addWidget(self.plot, 1)
+        row = QHBoxLayout()
+        self.evaluate_button = QPushButton("Evaluate")
+        self.evaluate_button.setAccessibleName("Evaluate runs")
+        self.evaluate_button.setToolTip("The model on show and the runs shown from the Runs dock, "
+                                        "on 600 fresh tasks after 0 … 10 steps (the paper's protocol)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop evaluation")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setEnabled(False)
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.setAccessibleName("Export evaluation CSV")
+        self.csv_button.clicked.connect(self._export_dialog)
+        self.csv_button.setEnabled(False)
+        row.addWidget(self.evaluate_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.csv_button)
+        self.status = QLabel("Press Evaluate to score the model on show and the shown runs.")
+        self.status.setAccessibleName("Evaluation status")
+        self.status.setWordWrap(True)
+        row.addWidget(self.status, 1)
+        layout.addLayout(row)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def evaluate(self, runs: list, tasks: int = 600) -> bool:
+        """Score ``runs`` (name, colour, checkpoint) off the GUI thread; False if none or busy."""
+        if self.running or not runs:
+            if not runs:
+                self.status.setText("No model to evaluate: open or train one, or show runs.")
+            return False
+        self._stop.clear()
+        self.evaluate_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.status.setText(f"Evaluating 1 of {len(runs)} on {tasks} tasks…")
+        total = len(runs)
+
+        def work() -> None:
+            try:
+                result, error = evaluation_curves(
+                    runs, tasks=tasks, stopped=self._stop.is_set,
+                    progress=lambda done: self._relay.progress.emit(done, total)), ""
+            except (ValueError, RuntimeError, MemoryError) as exc:
+                result, error = None, str(exc) or type(exc).__name__
+            self._relay.finished.emit(result, error)
+
+        self._thread = threading.Thread(target=work, name="maml-evaluation", daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.status.setText("Stopping after the run being evaluated…")
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _progress(self, done: int, total: int) -> None:
+        if done < total and not self._stop.is_set():
+            self.status.setText(f"Evaluating {done + 1} of {total}…")
+
+    def _finished(self, result: EvaluationCurves | None, error: str) -> None:
+        self.evaluate_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        if error:
+            self.status.setText(f"Evaluation failed: {error}")
+            return
+        self.result = result
+        self._draw(result)
+        self.csv_button.setEnabled(bool(result.curves))
+        stopped = " (stopped early)" if self._stop.is_set() else ""
+        skipped = f" Left out: {'; '.join(result.skipped)}." if result.skipped else ""
+        self.status.setText(f"{len(result.curves)} curves on {result.tasks} fresh tasks, "
+                            f"mean and 95% band{stopped}.{skipped}")
+
+    def _draw(self, result: EvaluationCurves) -> None:
+        self.plot.clear()
+        self.legend.clear()
+        accuracy = result.metric == "accuracy"
+        self.plot.setLabel("left", "query accuracy" if accuracy else "query MSE")
+        for curve in result.curves:
+            x = np.asarray(curve.steps, dtype=float)
+            y, ci = np.asarray(curve.values, dtype=float), np.asarray(curve.ci95, dtype=float)
+            style = Qt.PenStyle.DashLine if curve.baseline else Qt.PenStyle.SolidLine
+            line = self.plot.plot(x, y, pen=pg.mkPen(curve.colour, width=2.5, style=style),
+                                  symbol="t" if curve.baseline else "o", symbolSize=6,
+                                  symbolBrush=curve.colour, symbolPen=None)
+            colour = QColor(curve.colour)
+            colour.setAlpha(BAND_ALPHA)
+            low, high = pg.PlotDataItem(x, y - ci), pg.PlotDataItem(x, y + ci)
+            band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
+            band.setZValue(-5)
+            self.plot.addItem(band)
+            self.legend.addItem(line, curve.name)
+
+    def export_csv(self, path) -> None:
+        if self.result is None:
+            raise ValueError("nothing evaluated yet: press Evaluate first")
+        write_curves_csv(self.result, path)
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export evaluation", "evaluation.csv", "CSV (*.csv)")
+        if not path:
+            return
+        try:
+            self.export_csv(path)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot export evaluation", f"{path}: {exc}")

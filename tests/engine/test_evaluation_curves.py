@@ -1,0 +1,43 @@
+"""Figure 3 (left) for several runs: one curve per model, same tasks, stoppable between runs."""
+
+import csv
+
+import pytest
+
+from maml_studio.checkpoint import load_checkpoint
+from maml_studio.evaluation import evaluate
+from maml_studio.evaluation_curves import evaluation_curves, write_curves_csv
+from maml_studio.resources import bundled_checkpoint
+
+
+@pytest.fixture(scope="module")
+def sine():
+    return load_checkpoint(bundled_checkpoint("sine-finn2017"))
+
+
+def test_curves_are_the_protocols_scores_and_other_kinds_are_left_out(sine, tmp_path):
+    circle = load_checkpoint(bundled_checkpoint("circle-2d"))
+    done = []
+    result = evaluation_curves([("a", "#1f77b4", sine), ("c", "#d95f02", circle)], steps=[0, 1, 5],
+                               tasks=30, progress=done.append)
+    assert result.metric == "mse" and [c.name for c in result.curves] == ["a", "a (pretrained)"]
+    assert result.skipped == ["c: a classification model; the curves show mse"]
+    expected = evaluate(sine, steps=[0, 1, 5], tasks=30)
+    assert result.curves[0].values == pytest.approx([s.mean for s in expected["maml"]])
+    assert result.curves[1].ci95 == pytest.approx([s.ci95 for s in expected["pretrained"]])
+    assert done == [1]
+    write_curves_csv(result, tmp_path / "e.csv")
+    rows = list(csv.DictReader((tmp_path / "e.csv").read_text().splitlines()))
+    assert len(rows) == 6 and rows[3]["model"] == "pretrained" and rows[0]["mse_ci95"]
+
+
+def test_a_stop_request_ends_the_evaluation_between_runs(sine):
+    asked = []
+
+    def stopped():
+        asked.append(1)
+        return len(asked) > 1  # stop before the second run
+
+    result = evaluation_curves([("a", "#1f77b4", sine), ("b", "#d95f02", sine)], steps=[0, 1],
+                               tasks=10, stopped=stopped)
+    assert [c.name for c in result.curves] == ["a", "a (pretrained)"]
