@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from maml_studio import __version__
@@ -93,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="replace an existing --out when the run completes (an interrupted or "
                             "failed run is written beside it instead)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--workspace", type=Path, nargs="?", const="default", default=None,
+                       help="also keep the run in a workspace the window lists (its folder; "
+                            "without one, the default workspace)")
     train.set_defaults(handler=_run_train)
 
     ev = sub.add_parser("eval", help="the paper's evaluation protocol on fresh tasks")
@@ -220,7 +224,9 @@ def _run_train(args) -> int:
     config = _load_config(args)
     _check_writable(args.out, args.overwrite)  # before training: a run is never lost to a bad path
     check_memory(config)  # before anything is allocated
+    store = _workspace(args.workspace)  # a workspace that cannot be used is refused up front
     trainer = Trainer(config)
+    started = time.perf_counter()
     bar = None
     if not args.quiet:
         from tqdm import tqdm
@@ -267,7 +273,13 @@ def _run_train(args) -> int:
     out = args.out
     if finished.status != "completed" and out.exists():
         out = _beside(out, finished.iteration)  # a partial run never replaces a file
-    save_checkpoint(Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history), out)
+    checkpoint = Checkpoint(config, snapshot["state"], snapshot["baseline"], trainer.history)
+    save_checkpoint(checkpoint, out)
+    if store is not None and finished.iteration > 0:
+        seconds = time.perf_counter() - started
+        run = store.add(checkpoint, status=finished.status, seconds=seconds,
+                        iterations_per_second=finished.iteration / seconds)
+        print(f"kept the run as {run.name!r} in the workspace {store.folder}", file=sys.stderr)
     for line in finished.message.splitlines():
         print(line, file=sys.stderr)
     if out != args.out:
@@ -282,6 +294,15 @@ def _run_train(args) -> int:
     if finished.status == "stopped":
         return 128 + received[0] if received else EXIT_INTERRUPTED
     return 0
+
+
+def _workspace(folder: Path | None):
+    """The run store of ``--workspace`` (None when not asked for)."""
+    if folder is None:
+        return None
+    from maml_studio.run_store import RunStore
+
+    return RunStore(None if str(folder) == "default" else folder)
 
 
 def _beside(path: Path, iteration: int) -> Path:
