@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from maml_studio.bench import trainer_rate
 from maml_studio.config import load_preset
+from maml_studio.gui import bench_runs
 
 TIMER_MS = 10
 
@@ -60,6 +61,10 @@ def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: 
         report["panel_latency_ms"] = _panel_latency(app, os.path.join(scratch, "panel.ini"))
         log("adaptation panel, plane: point change → heat map and boundaries on screen …")
         report["plane_latency_ms"] = _plane_latency(app, os.path.join(scratch, "plane.ini"))
+        log("runs side by side: point change → six models' curves on screen …")
+        report["compared_latency_ms"] = bench_runs.compared_latency(app, scratch)
+        log("runs side by side: 10 ms timer while training, five long runs drawn …")
+        report["overlay_timer_ms"] = bench_runs.overlay_timer(app, scratch, seconds)
     return report
 
 
@@ -214,4 +219,5 @@ def format_gui_report(report: dict) -> str:
                      f"of three models after {plane['steps']} steps on a {plane['resolution']}² grid "
                      f"drawn: median {plane['median']:.1f} ms (computed in {plane['computed_median']:.1f}"
                      f" ms), worst {plane['worst']:.1f} ms ({plane['runs']} runs)")
+    lines += bench_runs.format_runs_report(report)
     return "\n".join(lines)

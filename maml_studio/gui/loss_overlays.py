@@ -46,6 +46,7 @@ class LossOverlays:
         self.plot = plot
         self._items: dict[str, list] = {}
         self.legend_entries: list[tuple[object, str]] = []
+        self._bounds = np.zeros(0)  # what the y range must hold, found once per show()
 
     def show(self, overlays: list[RunOverlay | BandOverlay]) -> None:
         """Draw exactly these overlays (others are removed)."""
@@ -60,11 +61,19 @@ class LossOverlays:
             items = self._band(overlay) if isinstance(overlay, BandOverlay) else self._run(overlay)
             self._items[overlay.key] = items
             self.legend_entries.append((items[0], overlay.name))
+        drawn = [np.asarray(item.getData()[1], dtype=float) for items in self._items.values()
+                 for item in items if isinstance(item, pg.PlotDataItem) and item.getData()[1] is not None]
+        values = np.concatenate(drawn) if drawn else np.zeros(0)
+        values = values[np.isfinite(values)]
+        positive = values[values > 0]
+        # The extremes are all the y range needs (the smallest positive one for a log axis):
+        # the plot refreshes four times a second, and 5 runs of 70 000 values are 350 000.
+        self._bounds = np.array([values.min(), values.max(), positive.min()]) if positive.size else \
+            np.array([values.min(), values.max()]) if values.size else np.zeros(0)
 
     def values(self) -> list[np.ndarray]:
-        """What the overlays draw, for the plot's y range."""
-        return [np.asarray(item.getData()[1], dtype=float) for items in self._items.values()
-                for item in items if isinstance(item, pg.PlotDataItem) and item.getData()[1] is not None]
+        """The values the plot's y range must hold for the overlays (their extremes)."""
+        return [self._bounds]
 
     def _run(self, overlay: RunOverlay) -> list:
         curve = smoothed(overlay.history.train_loss)

@@ -13,3 +13,8 @@ def test_gui_bench_measures_timer_delays_and_training_speed(qapp):
     assert plane["resolution"] == 100 and 0 < plane["computed_median"] <= plane["median"]
     text = format_gui_report(report)
     assert "eager" in text and "heat map and boundaries" in text
+    compared = report["compared_latency_ms"]
+    assert compared["curves"] == 8 and 0 < compared["median"] <= compared["worst"]  # 3 models + 5 runs
+    overlays = report["overlay_timer_ms"]
+    assert overlays["runs"] == 5 and overlays["ticks"] >= 1
+    assert "runs side by side" in text and "5 runs of 70,000 iterations" in text
