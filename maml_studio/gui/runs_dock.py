@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QColorDialog,
+    QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -31,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from maml_studio.gui.queue_panel import QueuePanel
 from maml_studio.run_queue import RunQueue
-from maml_studio.run_store import RunInfo, RunStore, WorkspaceError
+from maml_studio.run_store import RunInfo, RunStore, WorkspaceError, write_runs_table
 
 COLUMNS = ("Run", "Algorithm", "Family", "K", "Iterations", "Validation after", "it/s", "Time")
 ID_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -91,12 +93,26 @@ class RunsPanel(QWidget):
                                   "of ± one standard deviation")
         self.group_box.toggled.connect(lambda _: self.shown_changed.emit(self.shown_ids()))
         row.addWidget(self.group_box)
+        self.spread_box = QComboBox()
+        self.spread_box.addItem("± sd", "std")
+        self.spread_box.addItem("min–max", "range")
+        self.spread_box.setAccessibleName("Seed band")
+        self.spread_box.setToolTip("The band of a seed group: ± one standard deviation, or from "
+                                   "the lowest to the highest run")
+        self.spread_box.currentIndexChanged.connect(
+            lambda _: self.shown_changed.emit(self.shown_ids()) if self.group_box.isChecked() else None)
+        row.addWidget(self.spread_box)
         compare = QPushButton("Compare algorithms…")
         compare.setAccessibleName("Compare algorithms")
         compare.setToolTip("Train the current config with several algorithms and seeds, one "
                            "after another, into this workspace")
         compare.clicked.connect(self.compare_requested)
         row.addWidget(compare)
+        export = QPushButton("Export table…")
+        export.setAccessibleName("Export runs table")
+        export.setToolTip("The table as CSV or Markdown (.md)")
+        export.clicked.connect(self._export_dialog)
+        row.addWidget(export)
         row.addStretch(1)
         self.folder_label = QLabel()
         self.folder_label.setAccessibleName("Workspace folder")
@@ -248,6 +264,21 @@ class RunsPanel(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return False
         return all(self._try(lambda i=i: self.store.delete(i)) for i in run_ids)
+
+    @property
+    def spread(self) -> str:
+        return self.spread_box.currentData()
+
+    def export_table(self, path) -> bool:
+        """Every run of the table, in its order, as CSV (or Markdown for .md)."""
+        order = [self.table.item(row, 0).data(ID_ROLE) for row in range(self.table.rowCount())]
+        return self._try(lambda: write_runs_table([self.store.get(i) for i in order], path))
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export runs", "runs.csv",
+                                              "CSV (*.csv);;Markdown (*.md)")
+        if path:
+            self.export_table(path)
 
     def _try(self, action) -> bool:
         try:

@@ -130,10 +130,12 @@ class WindowRuns:
                 overlays += [RunOverlay(info.id, info.name, info.colour, checkpoints[info.id].history)
                              for info in group]
                 continue
-            band = seed_band(histories)
+            spread = self.runs_panel.spread
+            band = seed_band(histories, spread)
             first = group[0]
-            overlays.append(BandOverlay("group:" + ",".join(info.id for info in group),
-                                        f"{first.algorithm}, {len(group)} seeds (mean ± sd)",
+            overlays.append(BandOverlay("group:" + ",".join(info.id for info in group) + spread,
+                                        f"{first.algorithm}, {len(group)} seeds "
+                                        f"(mean, {'± sd' if spread == 'std' else 'min–max'})",
                                         first.colour, band.mean, band.low, band.high))
         return overlays
 

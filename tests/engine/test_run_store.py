@@ -247,3 +247,31 @@ def test_band_is_the_mean_and_spread_of_smoothed_losses_over_the_common_length()
     assert seed_band([History([4.0, 2.0])], window=1).high.tolist() == [4.0, 2.0]
     with pytest.raises(ValueError, match="spread"):
         seed_band(histories, spread="iqr")
+
+
+def test_the_table_of_runs_exports_as_csv_and_markdown(tmp_path):
+    import csv as csv_module
+
+    from maml_studio.run_store import TABLE_COLUMNS, write_runs_table
+
+    store = RunStore(tmp_path / "ws")
+    first = _table_run(store, 0, "a | b")
+    second = _table_run(store, 1, "second")
+    write_runs_table([first, second], tmp_path / "runs.csv")
+    rows = list(csv_module.DictReader((tmp_path / "runs.csv").read_text().splitlines()))
+    assert [row["name"] for row in rows] == ["a | b", "second"] and list(rows[0]) == list(TABLE_COLUMNS)
+    assert rows[1]["seed"] == "1" and rows[0]["iterations"] == str(first.iterations)
+    write_runs_table([first, second], tmp_path / "runs.md")
+    lines = (tmp_path / "runs.md").read_text().splitlines()
+    assert len(lines) == 4 and lines[2].startswith("| a \\| b | ")
+    with pytest.raises(WorkspaceError):
+        write_runs_table([first], tmp_path)  # a folder, not a file
+
+
+def _table_run(store, seed, name):
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.resources import bundled_checkpoint
+
+    checkpoint = load_checkpoint(bundled_checkpoint("sine-finn2017"))
+    checkpoint.config.training.seed = seed
+    return store.add(checkpoint, name=name)

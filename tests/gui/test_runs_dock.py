@@ -79,7 +79,7 @@ def test_seeds_of_one_config_are_drawn_as_a_mean_with_a_band(window):
         window.runs_panel.set_shown(run.id, True)
     by_name(window, "Group seeds").setChecked(True)
     legend = [label.text for _, label in window.loss_plot.legend.items]
-    assert "maml, 3 seeds (mean ± sd)" in legend and other.name in legend
+    assert "maml, 3 seeds (mean, ± sd)" in legend and other.name in legend
     band = [items for key, items in window.loss_plot.overlays._items.items() if key.startswith("group:")]
     assert len(band) == 1 and isinstance(band[0][1], pg.FillBetweenItem)
 
@@ -206,3 +206,42 @@ def test_the_evaluation_view_scores_the_model_and_the_shown_runs_with_bands(wind
     assert window.export_figure(tmp_path / "eval.png")
     with Image.open(tmp_path / "eval.png") as image:
         assert image.size == (1920, 1080)
+
+
+def test_the_bundled_models_of_every_algorithm_are_compared_with_no_training(window, qtbot):
+    assert window.show_bundled_comparison()
+    names = [run.name for run in window.store.runs()]
+    assert names == ["bundled MAML", "bundled first-order MAML", "bundled Reptile", "bundled ANIL",
+                     "bundled Meta-SGD"]
+    assert {run.algorithm for run in window.store.runs()} == {"maml", "fomaml", "reptile", "anil",
+                                                              "metasgd"}
+    panel = window.adaptation
+    assert window.tabs.currentWidget() is panel and len(panel.points) > 0
+    settled(qtbot, panel)
+    assert len(panel.session.compared) == 5 and len(panel.curve_view.run_items) == 5
+    texts = panel.legend_texts()
+    for name in names:
+        assert any(text.startswith(f"{name}, 10 steps  (MSE") for text in texts), name
+    assert window.show_bundled_comparison()  # again: the same five runs, not five more
+    assert len(window.store.runs()) == 5
+
+
+def test_the_band_can_span_min_to_max_and_the_table_exports(window, tmp_path):
+    runs = [window.store.add(variant(seed)) for seed in (0, 1)]
+    for run in runs:
+        window.runs_panel.set_shown(run.id, True)
+    by_name(window, "Group seeds").setChecked(True)
+    by_name(window, "Seed band").setCurrentIndex(1)
+    legend = [label.text for _, label in window.loss_plot.legend.items]
+    assert "maml, 2 seeds (mean, min–max)" in legend
+    fill = next(items for key, items in window.loss_plot.overlays._items.items()
+                if key.startswith("group:"))
+    low, high = fill[2].getData()[1], fill[3].getData()[1]
+    histories = [variant(seed).history.train_loss for seed in (0, 1)]
+    from maml_studio.run_store import smoothed
+
+    curves = np.stack([smoothed(h) for h in histories])
+    np.testing.assert_allclose(low, curves.min(axis=0))
+    np.testing.assert_allclose(high, curves.max(axis=0))
+    assert window.runs_panel.export_table(tmp_path / "runs.md")
+    assert (tmp_path / "runs.md").read_text().count("\n") == 4  # header, rule and two runs
