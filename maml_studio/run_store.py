@@ -52,8 +52,9 @@ SMOOTHING_WINDOW = 100  # the loss plot's running mean
 ENVIRONMENT_VARIABLE = "MAML_STUDIO_WORKSPACE"
 # Distinct hues with a contrast of at least 3:1 (WCAG) on the light (#ffffff) and the dark
 # (#1f2023) plot background alike: relative luminance between about 0.15 and 0.30.
-# The adaptation view draws its own models in red, orange and grey: runs get those last.
-PALETTE = ("#1f77b4", "#1b9e77", "#9467bd", "#e7298a", "#65a30d", "#a6761d", "#d95f02",
+# The adaptation view draws its own models in red (pink in dark), orange and grey: runs get
+# those last.
+PALETTE = ("#1f77b4", "#1b9e77", "#9467bd", "#65a30d", "#a6761d", "#e7298a", "#d95f02",
            "#d62728", "#7f7f7f")
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
