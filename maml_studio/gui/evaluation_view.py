@@ -36,6 +36,13 @@ class _Relay(QObject):
     finished = Signal(object, str)  # EvaluationCurves or None, error text
 
 
+def _frame_top(result: EvaluationCurves) -> float:
+    """The y frame's top: the largest unadapted (step 0) error, with a margin."""
+    starts = [curve.values[0] + curve.ci95[0] for curve in result.curves
+              if curve.values and np.isfinite(curve.values[0]) and np.isfinite(curve.ci95[0])]
+    return 1.2 * max(starts) if starts else 1.0
+
+
 class EvaluationView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -131,24 +138,40 @@ class EvaluationView(QWidget):
                             f"mean and 95% band{stopped}.{skipped}")
 
     def _draw(self, result: EvaluationCurves) -> None:
+        """Every curve in a frame set by the unadapted errors: a model whose error explodes
+        (Meta-SGD's one-step rates taken ten times) is cut where it leaves the frame and says
+        so, instead of flattening every other curve."""
         self.plot.clear()
         self.legend.clear()
         accuracy = result.metric == "accuracy"
         self.plot.setLabel("left", "query accuracy" if accuracy else "query MSE")
+        top = 1.0 if accuracy else _frame_top(result)
+        self.leaving: dict[str, int] = {}
         for curve in result.curves:
             x = np.asarray(curve.steps, dtype=float)
             y, ci = np.asarray(curve.values, dtype=float), np.asarray(curve.ci95, dtype=float)
+            outside = ~np.isfinite(y) | ~np.isfinite(ci) | (y > top)
+            kept = len(y) if not outside.any() else int(np.argmax(outside))
+            name = curve.name
+            if kept < len(y):
+                self.leaving[curve.name] = curve.steps[kept]
+                name += f" (leaves the frame at step {curve.steps[kept]})"
+            x, y, ci = x[:kept], y[:kept], ci[:kept]
             style = Qt.PenStyle.DashLine if curve.baseline else Qt.PenStyle.SolidLine
             line = self.plot.plot(x, y, pen=pg.mkPen(curve.colour, width=2.5, style=style),
                                   symbol="t" if curve.baseline else "o", symbolSize=6,
                                   symbolBrush=curve.colour, symbolPen=None)
             colour = QColor(curve.colour)
             colour.setAlpha(BAND_ALPHA)
-            low, high = pg.PlotDataItem(x, y - ci), pg.PlotDataItem(x, y + ci)
+            low, high = pg.PlotDataItem(x, y - ci), pg.PlotDataItem(x, np.minimum(y + ci, top))
             band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
             band.setZValue(-5)
             self.plot.addItem(band)
-            self.legend.addItem(line, curve.name)
+            self.legend.addItem(line, name)
+        steps = [s for curve in result.curves for s in curve.steps] or [0, 10]
+        view = self.plot.getPlotItem().vb
+        view.disableAutoRange()
+        view.setRange(xRange=(min(steps) - 0.3, max(steps) + 0.3), yRange=(0, top), padding=0)
 
     def export_csv(self, path) -> None:
         if self.result is None:

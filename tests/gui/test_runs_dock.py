@@ -245,3 +245,18 @@ def test_the_band_can_span_min_to_max_and_the_table_exports(window, tmp_path):
     np.testing.assert_allclose(high, curves.max(axis=0))
     assert window.runs_panel.export_table(tmp_path / "runs.md")
     assert (tmp_path / "runs.md").read_text().count("\n") == 4  # header, rule and two runs
+
+
+def test_an_exploding_model_leaves_the_evaluation_frame_without_flattening_the_rest(window, qtbot):
+    from maml_studio.evaluation_curves import Curve, EvaluationCurves
+
+    steady = Curve("steady", "#1f77b4", False, [0, 1, 2, 3], [3.0, 0.8, 0.5, 0.4], [0.2, 0.1, 0.1, 0.1])
+    wild = Curve("wild", "#9467bd", False, [0, 1, 2, 3], [3.1, 0.5, 9e4, float("nan")],
+                 [0.2, 0.1, 5e4, float("nan")])
+    view = window.evaluation
+    view._finished(EvaluationCurves("mse", 600, [steady, wild], []), "")
+    low, high = view.plot.getPlotItem().vb.viewRange()[1]
+    assert low == 0 and 3.3 < high < 4.0  # the frame of the unadapted errors, not of 90 000
+    legend = [label.text for _, label in view.legend.items]
+    assert legend == ["steady", "wild (leaves the frame at step 2)"]
+    assert view.leaving == {"wild": 2}
