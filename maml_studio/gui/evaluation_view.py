@@ -163,7 +163,7 @@ class EvaluationView(QWidget):
                                   symbolBrush=curve.colour, symbolPen=None)
             colour = QColor(curve.colour)
             colour.setAlpha(BAND_ALPHA)
-            low, high = pg.PlotDataItem(x, y - ci), pg.PlotDataItem(x, np.minimum(y + ci, top))
+            low, high = pg.PlotDataItem(x, np.maximum(y - ci, 0)), pg.PlotDataItem(x, np.minimum(y + ci, top))
             band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
             band.setZValue(-5)
             self.plot.addItem(band)
