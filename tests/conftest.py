@@ -1,9 +1,18 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 # Tests never need a display: Qt renders offscreen. Set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import torch
+# Each test session compiles into a cache of its own: inductor's code shared with other
+# processes compiling at the same time (other test sessions, the app) is not what a test
+# of this checkout should run. Set before torch is imported.
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="maml-studio-tests-inductor-")
+atexit.register(shutil.rmtree, os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
+
+import torch  # noqa: E402
 
 # Every test trains and adapts with this many CPU threads (MAML_STUDIO_TEST_THREADS, default 1),
 # so the suite can prove that its assertions hold whatever the thread count. Together with

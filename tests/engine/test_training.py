@@ -137,11 +137,21 @@ def test_resuming_from_a_snapshot_continues_the_same_run(small_config, optimizer
         torch.testing.assert_close(rest.snapshot()["state"][key], value)
 
 
-def test_stop_is_honoured_while_waiting_for_compilation(small_config):
+def test_stop_is_honoured_while_waiting_for_compilation(small_config, monkeypatch):
+    """A compile that takes until released (a stand-in: the real one is tested below)."""
+    release = threading.Event()
+
+    def slow_compile(fn, **options):
+        release.wait(30)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", slow_compile)
+    monkeypatch.setattr("maml_studio.training.unavailable_reason", lambda: None)
     small_config.training.compile = "wait"
     trainer = Trainer(small_config)
     trainer.stop()
     events = list(trainer.run())
+    release.set()
     assert events[-1].status == "stopped" and trainer.history.iterations == 0
 
 
