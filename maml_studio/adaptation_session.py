@@ -191,8 +191,10 @@ class AdaptationSession:
                 refused.append(f"{run.name}: {reason}")
             else:
                 kept.append(run)
-        if [(r.run_id, id(r.checkpoint)) for r in kept] != \
-                [(r.run_id, id(r.checkpoint)) for r in self.compared]:
+        def identity(run: ComparedRun) -> tuple:
+            return run.run_id, id(run.checkpoint), run.name, run.colour
+
+        if [identity(r) for r in kept] != [identity(r) for r in self.compared]:
             self.compared = kept
             self.setting_changed.emit("compared")
         return refused

@@ -45,6 +45,13 @@ class RunQueue:
             self.current = None
             self.changed.emit()
 
+    def put_back(self, run: PlannedRun) -> None:
+        """A run that could not start waits again, first in line."""
+        if self.current is run:
+            self.current = None
+        self.waiting.insert(0, run)
+        self.changed.emit()
+
     def move(self, index: int, delta: int) -> int:
         """Move a waiting run up (−1) or down (+1); returns where it is now."""
         target = min(max(index + delta, 0), len(self.waiting) - 1)

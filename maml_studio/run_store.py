@@ -150,10 +150,11 @@ class RunStore:
                  "seconds": _finite_or_none(seconds),
                  "iterations_per_second": _finite_or_none(iterations_per_second),
                  "created": datetime.now(UTC).isoformat(timespec="microseconds")}
-        run_id = self._free_id(name)
-        path = self.folder / f"{run_id}{RUN_SUFFIX}"
         info = {**checkpoint.info, RUN_KEY: json.dumps(facts)}
+        path = self.folder / f"{name}{RUN_SUFFIX}"
         try:
+            run_id = self._free_id(name)  # reads the folder: it may have gone meanwhile
+            path = self.folder / f"{run_id}{RUN_SUFFIX}"
             save_checkpoint(Checkpoint(config, checkpoint.state, checkpoint.baseline_state,
                                        checkpoint.history, info), path)
         except OSError as exc:

@@ -103,8 +103,8 @@ class EvaluationView(QWidget):
                 result, error = evaluation_curves(
                     runs, tasks=tasks, stopped=self._stop.is_set,
                     progress=lambda done: self._relay.progress.emit(done, total)), ""
-            except (ValueError, RuntimeError, MemoryError) as exc:
-                result, error = None, str(exc) or type(exc).__name__
+            except Exception as exc:  # whatever happens, the tab hears of it and stays usable
+                result, error = None, f"{type(exc).__name__}: {exc}"
             self._relay.finished.emit(result, error)
 
         self._thread = threading.Thread(target=work, name="maml-evaluation", daemon=True)

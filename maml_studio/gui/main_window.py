@@ -505,6 +505,8 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
             self.state_label.setText("Stopping training…")
             self.controller.shutdown()
         self.adaptation.shutdown()
+        self.evaluation.stop()
+        self.evaluation.wait(10)  # between two runs' evaluations: at most one run's worth
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         super().closeEvent(event)

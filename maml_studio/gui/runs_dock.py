@@ -137,6 +137,7 @@ class RunsPanel(QWidget):
         self.table.setRowCount(0)
         for run in store.runs():
             self._add_row(run)
+        self.table.resizeColumnsToContents()
         self.shown_changed.emit(self.shown_ids())
 
     def _bindings(self) -> list:
@@ -146,6 +147,7 @@ class RunsPanel(QWidget):
 
     def _added(self, run: RunInfo) -> None:
         self._add_row(run)
+        self.table.resizeColumnsToContents()
 
     def _changed(self, run: RunInfo) -> None:
         row = self._row_of(run.id)
@@ -194,7 +196,6 @@ class RunsPanel(QWidget):
             cell.setData(ID_ROLE, run.id)
             self.table.setItem(row, column, cell)
         self.table.setSortingEnabled(sorting)
-        self.table.resizeColumnsToContents()
         self._filling = False
 
     def _row_of(self, run_id: str) -> int | None:

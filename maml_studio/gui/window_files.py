@@ -32,8 +32,10 @@ class WindowFiles:
 
     def apply_model(self, checkpoint: Checkpoint, view: dict) -> None:
         self._clear_run()
+        self._stored_run = None  # Continue from here keeps a new run, replacing none
         self.model = checkpoint
         self.adaptation.set_model(checkpoint)
+        self.show_runs(self.runs_panel.shown_ids())  # the ticked runs beside this model too
         self.run.load(checkpoint.history)
         self.run_config = checkpoint.config
         self.controller.optimizer_state = None  # a file holds no optimiser state

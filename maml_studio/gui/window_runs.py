@@ -33,12 +33,13 @@ class WindowRuns:
         self.store = self._open_store(workspace)
         self._run_cache: dict[str, tuple[str, Checkpoint]] = {}  # id → (file, checkpoint)
         self.queue = RunQueue()
+        self.queue.changed.connect(self._queue_changed)
         self._queued_name: str | None = None
         self.runs_panel = RunsPanel(self.store, self.queue)
         self.runs_panel.shown_changed.connect(self.show_runs)
         self.runs_panel.open_requested.connect(self.open_run)
         self.runs_panel.compare_requested.connect(self.compare_algorithms)
-        self.evaluation.evaluate_button.clicked.connect(self.evaluate_runs)
+        self.evaluation.evaluate_button.clicked.connect(lambda: self.evaluate_runs())
         self.runs_dock = QDockWidget("Runs", self)
         self.runs_dock.setObjectName("runs-dock")
         self.runs_dock.setAccessibleName("Runs")
@@ -66,7 +67,7 @@ class WindowRuns:
         except WorkspaceError as exc:
             self.show_error("Cannot open workspace", str(exc))
             return False
-        self.store, self._run_cache = store, {}
+        self.store, self._run_cache, self._stored_run = store, {}, None
         self.runs_panel.set_store(store)
         self.settings.setValue("workspace", str(store.folder))
         repaired = f" (repaired: {'; '.join(store.repairs)})" if store.repairs else ""
@@ -96,10 +97,16 @@ class WindowRuns:
         return True
 
     def _checkpoint_of(self, run_id: str) -> Checkpoint:
-        info = self.store.get(run_id)
+        """The run's checkpoint, read again whenever its file has changed."""
+        path = self.store.path(run_id)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise WorkspaceError(f"the run's file {path} is gone: {exc.strerror}") from None
+        key = (path.name, stat.st_size, stat.st_mtime_ns, stat.st_ino)
         cached = self._run_cache.get(run_id)
-        if cached is None or cached[0] != info.file:
-            cached = (info.file, self.store.open(run_id))
+        if cached is None or cached[0] != key:
+            cached = (key, self.store.open(run_id))
             self._run_cache[run_id] = cached
         return cached[1]
 
@@ -148,22 +155,27 @@ class WindowRuns:
         seconds = time.perf_counter() - self._run_started
         done = event.iteration - getattr(self, "_started_at_iteration", 0)
         status = event.status if event.status in ("completed", "stopped", "diverged") else "failed"
+        previous = None
+        if self._stored_run is not None:  # a continued run replaces what it had kept
+            previous = next((r for r in self.store.runs() if r.id == self._stored_run), None)
+        name, colour = (previous.name, previous.colour) if previous else (self._queued_name, None)
+        if previous is not None:
+            seconds += previous.seconds or 0.0
+        self._queued_name = None
         try:
-            if self._stored_run is not None:  # a continued run replaces what it had kept
-                previous = self.store.get(self._stored_run)
-                name, colour = previous.name, previous.colour
-                seconds += previous.seconds or 0.0
-                self.store.delete(self._stored_run)
-            else:
-                name, colour = self._queued_name, None
-            self._queued_name = None
-            self._stored_run = self.store.add(
+            kept = self.store.add(
                 checkpoint, name=name, colour=colour, status=status, seconds=seconds,
                 iterations_per_second=done / (time.perf_counter() - self._run_started)
-                if done > 0 else None).id
-        except WorkspaceError as exc:
-            self._stored_run = None
+                if done > 0 else None)
+            if previous is not None:
+                self.store.delete(previous.id)
+        except (WorkspaceError, OSError) as exc:
             self.statusBar().showMessage(f"The run was not kept in the workspace: {exc}", 10000)
+            return
+        self._stored_run = kept.id
+        self.unsaved = False  # it is saved, in the workspace
+        if previous is not None and previous.id in self.runs_panel.shown_ids():
+            self.runs_panel.set_shown(kept.id, True)  # shown as the entry it replaces was
 
     # -- comparing algorithms ------------------------------------------------------------------------
     def compare_algorithms(self, algorithms: list[str] | None = None, seeds: int = 1) -> bool:
@@ -180,33 +192,44 @@ class WindowRuns:
         except ValueError as exc:  # ConfigError and CompareError are ValueErrors
             self.show_error("Cannot compare algorithms", str(exc))
             return False
-        if not self.controller.running:
-            self._start_next_queued()
+        self.queue.set_paused(False)
+        self._start_next_queued()  # now if idle, else when the run under way ends
         return True
 
     def _start_next_queued(self) -> None:
+        """Start the next waiting run, unless training runs already or the queue is paused."""
+        if self.controller.running or self.queue.current is not None:
+            return
         run = self.queue.take_next()
         if run is None:
             return
-        if self._stored_run is not None:
-            self.unsaved = False  # the run on show is kept in the workspace
         self.experiment_panel.set_config(run.config)
         self.resumable, self._stored_run, self._queued_name = False, None, run.name
-        if not self.start_training():  # refused or declined: the queue waits for the user
+        if not self.start_training():  # refused or declined: it waits again, first in line
             self._queued_name = None
-            self.queue.finished()
+            self.queue.put_back(run)
             self.queue.set_paused(True)
 
+    def _queue_changed(self) -> None:
+        if not self.queue.paused and self.queue.waiting and not self.controller.running:
+            QTimer.singleShot(0, self._start_next_queued)  # resumed, or runs added while idle
+
     def _queued_run_ended(self, status: str) -> None:
-        if self.queue.current is None:
-            return
-        self.queue.finished()
-        if status == "stopped":  # the user stopped it: start nothing more until resumed
-            self.queue.set_paused(True)
+        """Any run ended: the queue goes on (a stopped queued run pauses it)."""
+        if self.queue.current is not None:
+            self.queue.finished()
+            if status == "stopped":  # the user stopped it: nothing more until resumed
+                self.queue.set_paused(True)
         QTimer.singleShot(0, self._start_next_queued)
 
     def show_bundled_comparison(self) -> bool:
         """The bundled sine models of every algorithm, side by side, with no training."""
+        if self.controller.running:
+            self.show_error("Training is running", "Stop training before showing the bundled models.")
+            return False
+        needs_sine = self.model is None or self.model.config.task.family != "sine"
+        if needs_sine and self.unsaved and not self.confirm_discard("Show the bundled models"):
+            return False
         known = {run.name: run for run in self.store.runs()}
         shown = []
         for name, path in bundled_comparison():
@@ -220,7 +243,7 @@ class WindowRuns:
         if not shown:
             self.show_error("Cannot show the bundled models", "this installation has none")
             return False
-        if self.model is None or self.model.config.task.family != "sine":
+        if needs_sine:
             self._load_bundled_model()
         for run_id in self.runs_panel.shown_ids():
             self.runs_panel.set_shown(run_id, False)

@@ -260,3 +260,44 @@ def test_an_exploding_model_leaves_the_evaluation_frame_without_flattening_the_r
     legend = [label.text for _, label in view.legend.items]
     assert legend == ["steady", "wild (leaves the frame at step 2)"]
     assert view.leaving == {"wild": 2}
+
+
+def test_the_evaluate_button_itself_evaluates(window, qtbot):
+    by_name(window, "Evaluate runs").click()
+    qtbot.waitUntil(lambda: window.evaluation.result is not None and not window.evaluation.running,
+                    timeout=120_000)
+    assert window.evaluation.result.tasks == 600
+    assert [curve.name for curve in window.evaluation.result.curves][:1] == ["model on show"]
+    assert by_name(window, "Evaluate runs").isEnabled()
+
+
+def test_continuing_an_opened_run_never_replaces_another_runs_entry(window, qtbot):
+    quick_run(window, iterations=60)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.status == "completed", timeout=120_000)
+    first = window.store.runs()[0]
+    quick_run(window, iterations=100_000)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.history.iterations > 20, timeout=60_000)
+    window.stop_training()
+    qtbot.waitUntil(lambda: not window.controller.running and len(window.store.runs()) == 2,
+                    timeout=60_000)
+    stopped = window.store.runs()[1]
+    assert window.open_run(stopped.id) and window.resumable
+    window.start_training()  # continues the opened run
+    qtbot.waitUntil(lambda: window.history.iterations > stopped.iterations + 10, timeout=60_000)
+    window.stop_training()
+    qtbot.waitUntil(lambda: not window.controller.running and len(window.store.runs()) == 3,
+                    timeout=60_000)
+    ids = [run.id for run in window.store.runs()]
+    assert first.id in ids and stopped.id in ids  # neither was replaced by the continued run
+
+
+def test_a_comparison_queued_while_a_run_trains_starts_when_it_ends(window, qtbot):
+    quick_run(window, iterations=150)
+    window.start_training()
+    assert window.compare_algorithms(["fomaml"], seeds=1)
+    assert window.queue.current is None and len(window.queue.waiting) == 1  # waits its turn
+    qtbot.waitUntil(lambda: len(window.store.runs()) == 2 and not window.queue.active,
+                    timeout=180_000)
+    assert [run.algorithm for run in window.store.runs()] == ["maml", "fomaml"]
