@@ -143,13 +143,24 @@ def test_reset_during_a_run_discards_it_for_good(window, qtbot):
 
 
 def test_closing_with_an_unsaved_model_asks_first(window, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: asked.append(what))
+    quick_run(window, iterations=100_000)
+    window.start_training()
+    qtbot.waitUntil(lambda: window.history.iterations > 20, timeout=60000)
+    window.close()  # a run under way is not kept anywhere yet
+    assert asked == ["Quit"] and window.isVisible()  # declined: the window stays
+
+
+def test_a_finished_run_is_kept_in_the_workspace_so_closing_does_not_ask(window, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: asked.append(what))
     quick_run(window, iterations=50)
     window.start_training()
     qtbot.waitUntil(lambda: window.status == "completed", timeout=60000)
-    asked = []
-    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: asked.append(what))
+    assert len(window.store.runs()) == 1 and not window.unsaved
     window.close()
-    assert asked == ["Quit"] and window.isVisible()  # declined: the window stays
+    assert asked == [] and not window.isVisible()
 
 
 def test_a_finished_run_says_so_and_keeps_its_model(window, qtbot):
