@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
 from PySide6.QtWidgets import QDialog, QDockWidget, QFileDialog
 
 from maml_studio.adaptation_session import ComparedRun
@@ -26,6 +26,7 @@ from maml_studio.run_store import RunStore, WorkspaceError, default_workspace, s
 from maml_studio.training import Finished
 
 MODEL_ON_SHOW_COLOUR = "#c81e32"  # the meta-learned curve's red
+WATCH_SETTLE_MS = 300
 
 
 class WindowRuns:
@@ -40,6 +41,14 @@ class WindowRuns:
         self.runs_panel.open_requested.connect(self.open_run)
         self.runs_panel.compare_requested.connect(self.compare_algorithms)
         self.evaluation.evaluate_button.clicked.connect(lambda: self.evaluate_runs())
+        # Runs that `train --workspace` or `compare` add while the window is open appear too.
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.directoryChanged.connect(lambda _: self._refresh_timer.start())
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(WATCH_SETTLE_MS)  # after a writer's rename has settled
+        self._refresh_timer.timeout.connect(self._refresh_store)
+        self._watch(self.store)
         self.runs_dock = QDockWidget("Runs", self)
         self.runs_dock.setObjectName("runs-dock")
         self.runs_dock.setAccessibleName("Runs")
@@ -68,11 +77,23 @@ class WindowRuns:
             self.show_error("Cannot open workspace", str(exc))
             return False
         self.store, self._run_cache, self._stored_run = store, {}, None
+        self._watch(store)
         self.runs_panel.set_store(store)
         self.settings.setValue("workspace", str(store.folder))
         repaired = f" (repaired: {'; '.join(store.repairs)})" if store.repairs else ""
         self.state_label.setText(f"Workspace {store.folder}: {len(store.runs())} runs{repaired}")
         return True
+
+    def _watch(self, store: RunStore) -> None:
+        if self._watcher.directories():
+            self._watcher.removePaths(self._watcher.directories())
+        self._watcher.addPath(str(store.folder))
+
+    def _refresh_store(self) -> None:
+        try:
+            self.store.refresh()
+        except (WorkspaceError, OSError) as exc:  # the folder went away, or became unreadable
+            self.statusBar().showMessage(f"Workspace: {exc}", 10000)
 
     def _open_workspace_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open workspace", str(self.store.folder))

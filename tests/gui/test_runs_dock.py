@@ -301,3 +301,13 @@ def test_a_comparison_queued_while_a_run_trains_starts_when_it_ends(window, qtbo
     qtbot.waitUntil(lambda: len(window.store.runs()) == 2 and not window.queue.active,
                     timeout=180_000)
     assert [run.algorithm for run in window.store.runs()] == ["maml", "fomaml"]
+
+
+def test_runs_another_program_adds_to_the_workspace_appear_in_the_table(window, qtbot):
+    from maml_studio.run_store import RunStore
+
+    elsewhere = RunStore(window.store.folder)  # as `maml-studio train --workspace` would
+    elsewhere.add(variant(7), name="from the command line")
+    qtbot.waitUntil(lambda: "from the command line" in row_names(window), timeout=10_000)
+    elsewhere.delete(elsewhere.runs()[0].id)
+    qtbot.waitUntil(lambda: row_names(window) == [], timeout=10_000)
