@@ -50,12 +50,7 @@ def run_gui_bench(seconds: float = 10.0, log: Callable[[str], None] = lambda m: 
                 "headless_it_per_s": headless,
                 "window_it_per_s": in_window,
                 "window_vs_headless": in_window / headless if headless else None,
-                "timer_delay_ms": {
-                    "median": statistics.median(delays),
-                    "p99": delays[min(len(delays) - 1, int(0.99 * len(delays)))],
-                    "worst": delays[-1],
-                    "ticks": len(delays),
-                },
+                "timer_delay_ms": delay_summary(delays),
             }
         log("adaptation panel: point change → curves on screen …")
         report["panel_latency_ms"] = _panel_latency(app, os.path.join(scratch, "panel.ini"))
@@ -101,7 +96,6 @@ def _plane_latency(app, settings_path: str, runs: int = 50, steps: int = 10) -> 
 
 def _panel_latency(app, settings_path: str, runs: int = 50) -> dict:
     """From a change of 10 support points to the new curves drawn, in the real panel."""
-    import numpy as np
     from PySide6.QtCore import QSettings
 
     from maml_studio.gui.main_window import MainWindow
@@ -110,34 +104,32 @@ def _panel_latency(app, settings_path: str, runs: int = 50) -> dict:
     window.show()
     panel = window.adaptation
     window.tabs.setCurrentWidget(panel)
-    rng = np.random.default_rng(0)
-    timings = []
-    for run in range(runs + 3):
-        points = np.column_stack([rng.uniform(-5, 5, 10), rng.uniform(-4, 4, 10)])
-        started = time.perf_counter()
-        panel.set_points(points)
-        _wait_for_result(panel, 30)
-        if run >= 3:
-            timings.append(1000 * (time.perf_counter() - started))
+    timings = point_change_latencies(panel, runs)
     window.close()
     return {"median": statistics.median(timings), "worst": max(timings), "runs": runs,
             "steps_computed": panel.result.curves["maml"].shape[0] - 1}
 
 
-def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple[float, list[float]]:
-    """Training speed in the window, and the sorted delays of a 10 ms GUI-thread timer."""
-    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+def point_change_latencies(panel, runs: int, warm_up: int = 3) -> list[float]:
+    """Milliseconds from a change of 10 random support points to their curves drawn."""
+    import numpy as np
 
-    from maml_studio.gui.main_window import MainWindow
+    rng = np.random.default_rng(0)
+    timings = []
+    for run in range(runs + warm_up):
+        points = np.column_stack([rng.uniform(-5, 5, 10), rng.uniform(-4, 4, 10)])
+        started = time.perf_counter()
+        panel.set_points(points)
+        _wait_for_result(panel, 30)
+        if run >= warm_up:
+            timings.append(1000 * (time.perf_counter() - started))
+    return timings
 
-    settings = QSettings(settings_path, QSettings.Format.IniFormat)
-    window = MainWindow(load_bundled=False, settings=settings)
-    window.resize(1280, 800)
-    window.show()
-    window.experiment_panel.set_config(_config(mode))
-    window.start_training()
-    _spin(app, lambda: window.history.iterations > 0, 300)  # compiled first, if asked
-    _spin(app, lambda: False, 1.0)  # settle
+
+def timer_delays(app, seconds: float) -> list[float]:
+    """How late (ms) each tick of a 10 ms GUI-thread timer fires over ``seconds``, sorted."""
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
     delays: list[float] = []
     clock = QElapsedTimer()
     clock.start()
@@ -151,16 +143,39 @@ def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple
     timer = QTimer()
     timer.setInterval(TIMER_MS)
     timer.timeout.connect(tick)
-    start_iterations = window.history.iterations
-    started = time.perf_counter()
-    last[0] = clock.nsecsElapsed()
     timer.start()
     _spin(app, lambda: False, seconds)
     timer.stop()
+    return sorted(delays)
+
+
+def delay_summary(delays: list[float]) -> dict:
+    return {"median": statistics.median(delays),
+            "p99": delays[min(len(delays) - 1, int(0.99 * len(delays)))],
+            "worst": delays[-1], "ticks": len(delays)}
+
+
+def _measure_window(app, mode: str, seconds: float, settings_path: str) -> tuple[float, list[float]]:
+    """Training speed in the window, and the sorted delays of a 10 ms GUI-thread timer."""
+    from PySide6.QtCore import QSettings
+
+    from maml_studio.gui.main_window import MainWindow
+
+    settings = QSettings(settings_path, QSettings.Format.IniFormat)
+    window = MainWindow(load_bundled=False, settings=settings)
+    window.resize(1280, 800)
+    window.show()
+    window.experiment_panel.set_config(_config(mode))
+    window.start_training()
+    _spin(app, lambda: window.history.iterations > 0, 300)  # compiled first, if asked
+    _spin(app, lambda: False, 1.0)  # settle
+    start_iterations = window.history.iterations
+    started = time.perf_counter()
+    delays = timer_delays(app, seconds)
     rate = (window.history.iterations - start_iterations) / (time.perf_counter() - started)
     window.unsaved = False  # the measurement's model is meant to be discarded
     window.close()
-    return rate, sorted(delays)
+    return rate, delays
 
 
 def _wait_for_result(panel, seconds: float) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import os
 import statistics
-import time
 
 import numpy as np
 
@@ -51,22 +50,14 @@ def _five_runs(window) -> None:
 
 
 def compared_latency(app, scratch: str, runs: int = 30) -> dict:
-    from maml_studio.gui.bench_gui import _wait_for_result
+    from maml_studio.gui.bench_gui import point_change_latencies
 
     window = _window(os.path.join(scratch, "compared.ini"), os.path.join(scratch, "ws-compared"))
     _five_runs(window)
     panel = window.adaptation
     window.tabs.setCurrentWidget(panel)
     panel.session.set_step(10)
-    rng = np.random.default_rng(0)
-    timings = []
-    for run in range(runs + 3):
-        points = np.column_stack([rng.uniform(-5, 5, 10), rng.uniform(-4, 4, 10)])
-        started = time.perf_counter()
-        panel.set_points(points)
-        _wait_for_result(panel, 30)
-        if run >= 3:
-            timings.append(1000 * (time.perf_counter() - started))
+    timings = point_change_latencies(panel, runs)
     curves = len(panel.result.curves)
     window.close()
     return {"median": statistics.median(timings), "worst": max(timings), "runs": runs,
@@ -75,9 +66,7 @@ def compared_latency(app, scratch: str, runs: int = 30) -> dict:
 
 def overlay_timer(app, scratch: str, seconds: float) -> dict:
     """Delays of a 10 ms GUI-thread timer while training, five 70 000-iteration runs drawn."""
-    from PySide6.QtCore import QElapsedTimer, QTimer
-
-    from maml_studio.gui.bench_gui import _config, _spin
+    from maml_studio.gui.bench_gui import _config, _spin, delay_summary, timer_delays
 
     window = _window(os.path.join(scratch, "overlays.ini"), os.path.join(scratch, "ws-overlays"))
     _five_runs(window)
@@ -86,30 +75,12 @@ def overlay_timer(app, scratch: str, seconds: float) -> dict:
     window.start_training()
     _spin(app, lambda: window.history.iterations > 0, 300)
     _spin(app, lambda: False, 1.0)
-    delays: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.nsecsElapsed()]
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        delays.append(max(0.0, (now - last[0]) / 1e6 - 10))
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(tick)
-    timer.start()
-    _spin(app, lambda: False, seconds)
-    timer.stop()
+    delays = timer_delays(app, seconds)
     window.unsaved = False
     window.controller.shutdown()
     window.close()
     window.controller.wait_for_stopped_runs()
-    delays.sort()
-    return {"median": statistics.median(delays), "p99": delays[min(len(delays) - 1,
-                                                                   int(0.99 * len(delays)))],
-            "worst": delays[-1], "ticks": len(delays), "runs": RUNS, "iterations": ITERATIONS}
+    return {**delay_summary(delays), "runs": RUNS, "iterations": ITERATIONS}
 
 
 def format_runs_report(report: dict) -> list[str]:
