@@ -201,6 +201,11 @@ def test_slides_of_the_loss_plot_and_the_plane_have_24_px_text(window, qtbot, tm
         window.tabs.setCurrentWidget(plot)
     window.resize(1920, 1080)  # a plot as wide as on a full-HD screen: its text alone is ~14 px
     qtbot.waitUntil(lambda: plot.width() > 1000, timeout=5000)
+    if view == "plane":  # the maps arrive from the adaptation thread: drawn before the export
+        panel = window.adaptation
+        qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial,
+                        timeout=60_000)
+        qtbot.wait(50)
     legend = plot.getPlotItem().legend
     before = [label.text for _, label in legend.items]
     on_screen = plot.getAxis("left").style.get("tickFont") or plot.getAxis("left").font()
