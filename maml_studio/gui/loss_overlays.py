@@ -19,6 +19,7 @@ from maml_studio.history import History
 from maml_studio.run_store import smoothed
 
 BAND_ALPHA = 60
+MAX_POINTS = 2_000  # a smoothed curve drawn at this many points looks the same and repaints fast
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class LossOverlays:
 
     def _run(self, overlay: RunOverlay) -> list:
         curve = smoothed(overlay.history.train_loss)
-        x = np.arange(1, len(curve) + 1, dtype=float)
+        x, curve = _thinned(np.arange(1, len(curve) + 1, dtype=float), curve)
         train = self.plot.plot(x, curve, pen=pg.mkPen(overlay.colour, width=2))
         train.setClipToView(True)
         train.setDownsampling(auto=True, method="peak")
@@ -91,13 +92,23 @@ class LossOverlays:
         return items
 
     def _band(self, overlay: BandOverlay) -> list:
-        x = np.arange(1, len(overlay.mean) + 1, dtype=float)
-        mean = self.plot.plot(x, overlay.mean, pen=pg.mkPen(overlay.colour, width=2))
-        low = pg.PlotDataItem(x, overlay.low, pen=pg.mkPen(None))
-        high = pg.PlotDataItem(x, overlay.high, pen=pg.mkPen(None))
+        x, mean_y, low_y, high_y = _thinned(np.arange(1, len(overlay.mean) + 1, dtype=float),
+                                            overlay.mean, overlay.low, overlay.high)
+        mean = self.plot.plot(x, mean_y, pen=pg.mkPen(overlay.colour, width=2))
+        low = pg.PlotDataItem(x, low_y, pen=pg.mkPen(None))
+        high = pg.PlotDataItem(x, high_y, pen=pg.mkPen(None))
         colour = QColor(overlay.colour)
         colour.setAlpha(BAND_ALPHA)
         fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
         fill.setZValue(-5)
         self.plot.addItem(fill)
         return [mean, fill, low, high]
+
+
+def _thinned(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
+    """At most MAX_POINTS evenly spaced samples (ends kept) of smoothed, static curves: the
+    plot repaints them whenever the live run's curves change, four times a second."""
+    if len(x) <= MAX_POINTS:
+        return (x, *ys)
+    keep = np.unique(np.linspace(0, len(x) - 1, MAX_POINTS).round().astype(int))
+    return (x[keep], *[np.asarray(y)[keep] for y in ys])

@@ -3,6 +3,7 @@ only what is drawn and sits outside the data."""
 
 import numpy as np
 import pyqtgraph as pg
+import pytest
 
 from maml_studio.gui.loss_plot import LossPlot
 
@@ -98,3 +99,16 @@ def test_other_runs_and_a_seed_band_are_drawn_over_the_plot_in_their_colours(qtb
     assert set(plot.overlays._items) == {"b"}
     assert [label.text for _, label in plot.legend.items][-1] == "fomaml"
     assert "reptile" not in [label.text for _, label in plot.legend.items]
+
+
+def test_a_long_runs_overlay_is_drawn_thinned_with_its_ends(qtbot):
+    from maml_studio.gui.loss_overlays import MAX_POINTS, RunOverlay
+    from maml_studio.history import History
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    losses = np.linspace(3, 0.5, 70_000)
+    plot.set_overlays([RunOverlay("a", "long run", "#1f77b4", History(list(losses), [], []))])
+    x, y = plot.overlays._items["a"][0].getData()
+    assert len(x) <= MAX_POINTS and x[0] == 1 and x[-1] == 70_000
+    assert y[-1] == pytest.approx(np.mean(losses[-100:]))  # the smoothed curve's last value
