@@ -18,6 +18,7 @@ from pathlib import Path
 from maml_studio import __version__
 
 EXIT_ERROR = 2
+MAX_EVAL_STEPS = 10_000
 EXIT_INTERRUPTED = 130
 
 
@@ -339,13 +340,12 @@ def _say(bar, message: str) -> None:
 def _run_eval(args) -> int:
     from maml_studio.checkpoint import load_checkpoint
     from maml_studio.evaluation import evaluate
+    from maml_studio.inputs import parse_step_list
 
     try:
-        steps = [int(s) for s in args.steps.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError(f"--steps expects comma-separated integers, got '{args.steps}'") from None
-    if not steps or min(steps) < 0 or max(steps) > 10000:
-        raise UsageError("--steps must list step counts between 0 and 10000")
+        steps = parse_step_list(args.steps, MAX_EVAL_STEPS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     for name in ("shots", "tasks", "query_points"):
         value = getattr(args, name)
         if value is not None and value < 1:

@@ -29,7 +29,7 @@ from maml_studio.config import ExperimentConfig
 from maml_studio.config_sections import ALGORITHMS
 from maml_studio.evaluation import StepScore, evaluate
 from maml_studio.experiment import Experiment
-from maml_studio.inputs import shown
+from maml_studio.inputs import parse_step_list, shown
 from maml_studio.memory import check_memory
 from maml_studio.run_store import RunInfo, RunStore
 from maml_studio.training import Finished, Progress, Trainer, Validation
@@ -58,14 +58,11 @@ def parse_algorithms(text: str) -> list[str]:
 
 
 def parse_steps(text: str) -> list[int]:
-    """"0,1,5" → [0, 1, 5] (sorted, once each)."""
+    """"0,1,5" → [0, 1, 5] (sorted, once each); CompareError on anything else."""
     try:
-        steps = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise CompareError(f"--steps expects comma-separated integers, got {shown(text)}") from None
-    if not steps or steps[0] < 0 or steps[-1] > MAX_STEPS:
-        raise CompareError(f"--steps must list step counts between 0 and {MAX_STEPS}")
-    return steps
+        return parse_step_list(text, MAX_STEPS)
+    except ValueError as exc:
+        raise CompareError(str(exc)) from None
 
 
 def check_counts(seeds: int, shots: int | None, tasks: int) -> None:

@@ -17,6 +17,7 @@ import torch
 from maml_studio.adaptation import adapt_models_together
 from maml_studio.checkpoint import Checkpoint
 from maml_studio.figure_style import MODEL_LABELS, step_label
+from maml_studio.inputs import parse_step_list
 from maml_studio.tasks.base import TaskFamily, generator_for
 from maml_studio.view_frame import family_frame
 
@@ -152,12 +153,9 @@ def compute_figure(checkpoint: Checkpoint, points: np.ndarray, task_params: torc
 def parse_steps(text: str) -> list[int]:
     """"0,1,10" → [0, 1, 10] (sorted, distinct); FigureError on anything else."""
     try:
-        steps = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        raise FigureError(f"--steps expects comma-separated whole numbers, got '{text}'") from None
-    if not steps or steps[0] < 0 or steps[-1] > MAX_FIGURE_STEPS:
-        raise FigureError(f"--steps must list step counts between 0 and {MAX_FIGURE_STEPS}")
-    return steps
+        return parse_step_list(text, MAX_FIGURE_STEPS)
+    except ValueError as exc:
+        raise FigureError(str(exc)) from None
 
 
 def parse_size(text: str) -> tuple[int, int]:

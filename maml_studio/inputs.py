@@ -107,3 +107,14 @@ def file_problem(path: Path) -> str | None:
     if not stat.S_ISREG(mode):
         return "is not a regular file (a pipe, socket or device)"
     return None
+
+
+def parse_step_list(text: str, maximum: int) -> list[int]:
+    """"0,1,5" → [0, 1, 5] (sorted, once each, 0 … ``maximum``); ValueError saying why not."""
+    try:
+        steps = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise ValueError(f"--steps expects comma-separated integers, got {shown(text)}") from None
+    if not steps or steps[0] < 0 or steps[-1] > maximum:
+        raise ValueError(f"--steps must list step counts between 0 and {maximum}")
+    return steps

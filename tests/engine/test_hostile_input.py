@@ -460,3 +460,13 @@ def test_14_stored_view_is_checked_as_json(tmp_path):
     path = stored_checkpoint(tmp_path, "bad.mamlsession", metadata={"session_view": json.dumps([1])})
     with pytest.raises(CheckpointError, match="view state is corrupt"):
         load_session(path)
+
+
+def test_step_lists_are_parsed_once_for_every_command():
+    from maml_studio.inputs import parse_step_list
+
+    assert parse_step_list("10, 1,0,1", 10) == [0, 1, 10]
+    for bad, words in (("1,a", "comma-separated integers"), ("", "between 0 and 10"),
+                       ("-1", "between 0 and 10"), ("11", "between 0 and 10")):
+        with pytest.raises(ValueError, match=words):
+            parse_step_list(bad, 10)
