@@ -220,7 +220,8 @@ def _run_gui(args) -> int:
 def _run_train(args) -> int:
     from maml_studio.checkpoint import Checkpoint, save_checkpoint
     from maml_studio.memory import check_memory
-    from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
+    from maml_studio.training import Trainer
+    from maml_studio.training_progress import follow, progress_bar
 
     config = _load_config(args)
     _check_writable(args.out, args.overwrite)  # before training: a run is never lost to a bad path
@@ -228,12 +229,7 @@ def _run_train(args) -> int:
     store = _workspace(args.workspace)  # a workspace that cannot be used is refused up front
     trainer = Trainer(config)
     started = time.perf_counter()
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.training.iterations, unit="it", dynamic_ncols=True,
-                   file=sys.stderr, smoothing=0.1)
+    bar = None if args.quiet else progress_bar(config.training.iterations)
     interrupted = 0
     received: list[int] = []
 
@@ -247,24 +243,8 @@ def _run_train(args) -> int:
         _say(bar, "stopping after this step and saving (Ctrl-C again to quit without saving)")
 
     previous = {sig: signal.signal(sig, on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    finished = None
-    postfix: dict[str, str] = {}
     try:
-        for event in trainer.run():
-            if isinstance(event, Progress) and bar is not None:
-                bar.update(event.iteration - bar.n)
-                postfix["loss"] = f"{event.train_loss:.3f}"
-                bar.set_postfix(postfix, refresh=False)
-            elif isinstance(event, Validation):
-                postfix["val after"] = f"{event.after:.3f}"
-                if event.accuracy_after is not None:
-                    postfix["val acc"] = f"{100 * event.accuracy_after:.1f}%"
-                if event.baseline_after is not None:
-                    postfix["baseline"] = f"{event.baseline_after:.3f}"
-            elif isinstance(event, CompileStatus) and event.status != "off":
-                _say(bar, f"compile: {event.message}")
-            elif isinstance(event, Finished):
-                finished = event
+        finished = follow(trainer, bar)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -330,10 +310,9 @@ def _check_writable(path: Path, overwrite: bool = False) -> None:
 
 
 def _say(bar, message: str) -> None:
-    if bar is not None:
-        bar.write(message, file=sys.stderr)
-    else:
-        print(message, file=sys.stderr)
+    from maml_studio.training_progress import say
+
+    say(bar, message)
 
 
 # -- eval -----------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from maml_studio.experiment import Experiment
 from maml_studio.inputs import parse_step_list, shown
 from maml_studio.memory import check_memory
 from maml_studio.run_store import RunInfo, RunStore
-from maml_studio.training import Finished, Progress, Trainer, Validation
+from maml_studio.training import Finished, Trainer
+from maml_studio.training_progress import follow, progress_bar
 
 MAX_SEEDS = 1000
 MAX_STEPS = 10000
@@ -199,26 +200,11 @@ def compare(config: ExperimentConfig, algorithms: list[str], seeds: int, store: 
 
 def _train(trainer: Trainer, description: str, progress: bool,
            current: dict[str, Any]) -> tuple[Finished, float]:
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=trainer.config.training.iterations, unit="it", dynamic_ncols=True,
-                   file=sys.stderr, smoothing=0.1, desc=description)
+    bar = progress_bar(trainer.config.training.iterations, description) if progress else None
     current["bar"] = bar
-    finished = None
-    postfix: dict[str, str] = {}
     began = time.perf_counter()
     try:
-        for event in trainer.run():
-            if isinstance(event, Progress) and bar is not None:
-                bar.update(event.iteration - bar.n)
-                postfix["loss"] = f"{event.train_loss:.3f}"
-                bar.set_postfix(postfix, refresh=False)
-            elif isinstance(event, Validation):
-                postfix["val after"] = f"{event.after:.3f}"
-            elif isinstance(event, Finished):
-                finished = event
+        finished = follow(trainer, bar)
     finally:
         current["bar"] = None
         if bar is not None:
