@@ -26,8 +26,8 @@ from maml_studio.gui.view_colors import EARLIER_STEPS_ALPHA, MODEL_CURVES, VIEW_
 QUICK_STEPS = 20  # computed first; the slider's upper range (to MAX_STEPS) on demand
 GRID_POINTS = 300
 TOOLTIP = "Left click: add a point · drag: move it · right click or Ctrl+click: remove it"
-HINT = ("Click to add support points · Sample task draws a task · "
-        "Paper figure: Finn et al.'s Figure 2")
+HINT = ("Click to add support points\n"  # two short lines: the hint fits a half-screen plot
+        "Sample task draws a task · Paper figure: Finn et al.'s Figure 2")
 
 
 class CurveView:

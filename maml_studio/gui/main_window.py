@@ -49,6 +49,9 @@ from maml_studio.tasks import build_family
 from maml_studio.training import Finished, Validation
 
 ORGANIZATION = "MAML Studio"
+# The docks' layout as saved on closing; raised when docks are added (2: the Runs dock), so
+# that a layout saved without them does not scatter the new ones.
+WINDOW_STATE_VERSION = 2
 APPLICATION = "MAML Studio"
 
 
@@ -454,7 +457,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
             self.resize(width, height)
         window_state = self.settings.value("window_state")
         if window_state is not None:
-            self.restoreState(window_state)
+            self.restoreState(window_state, WINDOW_STATE_VERSION)  # an older layout is ignored
         self._fill_recent_menu()
 
     # -- views --------------------------------------------------------------------------------------
@@ -508,7 +511,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
         self.evaluation.stop()
         self.evaluation.wait(10)  # between two runs' evaluations: at most one run's worth
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("window_state", self.saveState(WINDOW_STATE_VERSION))
         super().closeEvent(event)
 
 
