@@ -6,6 +6,7 @@ adaptation panel. All tasks and all steps come from one vectorised call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -68,7 +69,8 @@ def adapt_models_together(
     query_x: torch.Tensor,
     steps: int,
     lr: float | None = None,
-) -> list[AdaptationResult]:
+    interrupted: Callable[[], bool] | None = None,
+) -> list[AdaptationResult] | None:
     """Adapt several models of one architecture to one task's points, as one batch.
 
     The interactive path: the meta-learned model, the baseline and a random
@@ -77,23 +79,28 @@ def adapt_models_together(
     learned rate per parameter for Meta-SGD, zero for what ANIL keeps fixed).
     Matches `MetaLearner.adapt` step for step. ``support_x [K, d]``,
     ``support_y [K, m]``, ``query_x [Q, d]``; one result per model, with
-    predictions ``[steps + 1, 1, Q, m]``.
+    predictions ``[steps + 1, 1, Q, m]``. None when ``interrupted()`` turns true (asked
+    before every step): newer points have made the result useless.
     """
     model, loss_fn = models[0][0].model, models[0][0].loss_fn
     names, params, rates = _stacked(models, lr)
     count, k = len(models), support_x.shape[0]
-    inputs = torch.cat([support_x, query_x]).expand(count, -1, -1)
+    support = support_x.expand(count, -1, -1)
+    queries = query_x.expand(count, -1, -1)
     targets = support_y.expand(count, -1, -1)
     predictions = []
     tensors = [params[name].detach().clone().requires_grad_(True) for name in names]
     rate_list = [rates[name] for name in names]
     for step in range(steps + 1):
+        if interrupted is not None and interrupted():
+            return None
+        current = dict(zip(names, tensors, strict=True))
+        with torch.no_grad():  # the query points need no graph: backward then sees K rows only
+            predictions.append(model.forward(current, queries))
+        if step == steps or k == 0:
+            continue
         with torch.enable_grad():
-            output = model.forward(dict(zip(names, tensors, strict=True)), inputs)
-            predictions.append(output[:, k:].detach())
-            if step == steps or k == 0:
-                continue
-            loss = loss_fn(output[:, :k], targets).sum()  # models are independent: sum is fine
+            loss = loss_fn(model.forward(current, support), targets).sum()  # models are independent
             grads = torch.autograd.grad(loss, tensors)
         with torch.no_grad():
             tensors = [(t - r * g).requires_grad_(True)

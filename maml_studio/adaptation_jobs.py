@@ -8,7 +8,9 @@ number and the seconds since the request was made.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +34,14 @@ class AdaptationRequest:
     steps: int
     lr: float  # inner step size (Meta-SGD scales its learned rates by lr / its training rate)
     submitted: float = field(default_factory=time.perf_counter)
+    shown: int | None = None  # the step on show: computed first when fewer than ``steps``
+    final: bool = True  # False for a first phase that a longer one follows
+
+    def phases(self) -> list[AdaptationRequest]:
+        """The step on show first, so it is drawn at once; then every step, for the slider."""
+        if self.shown is None or self.shown >= self.steps:
+            return [self]
+        return [dataclasses.replace(self, steps=self.shown, final=False), self]
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class AdaptationResult:
     support_predictions: dict[str, np.ndarray]  # name → predictions at the support x [steps + 1, K]
     diverged_at: dict[str, int | None]
     seconds: float  # from submission to result
+    final: bool = True  # False while a longer phase of the same request is still to come
 
 
 @dataclass(frozen=True)
@@ -148,8 +159,10 @@ def _as_numpy(table: dict[str, torch.Tensor] | None) -> dict[str, np.ndarray] | 
     return None if table is None else {name: value.numpy() for name, value in table.items()}
 
 
-def compute(request: AdaptationRequest) -> AdaptationResult:
-    """Adapt every model to the request's points; predictions after every step."""
+def compute(request: AdaptationRequest,
+            interrupted: Callable[[], bool] | None = None) -> AdaptationResult | None:
+    """Adapt every model to the request's points; predictions after every step (None when
+    ``interrupted()`` turned true on the way)."""
     xs = torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 1)
     ys = torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1)
     grid = torch.as_tensor(request.grid_x, dtype=torch.float32).reshape(-1, 1)
@@ -160,7 +173,10 @@ def compute(request: AdaptationRequest) -> AdaptationResult:
     results = {}
     for names in groups.values():
         adapted = adapt_models_together([request.models[n] for n in names], xs, ys,
-                                        torch.cat([grid, xs]), request.steps, lr=request.lr)
+                                        torch.cat([grid, xs]), request.steps, lr=request.lr,
+                                        interrupted=interrupted)
+        if adapted is None:
+            return None
         results.update(zip(names, adapted, strict=True))
     curves, at_support, diverged = {}, {}, {}
     for name in request.models:
@@ -170,4 +186,4 @@ def compute(request: AdaptationRequest) -> AdaptationResult:
         at_support[name] = predictions[:, len(grid):]
         diverged[name] = result.diverged_at
     return AdaptationResult(request.serial, curves, at_support, diverged,
-                            time.perf_counter() - request.submitted)
+                            time.perf_counter() - request.submitted, request.final)

@@ -573,8 +573,11 @@ class AdaptationPanel(QWidget):
     def _on_result(self, result: AdaptationResult | PlaneResult) -> None:
         if result.serial != self.serial:
             return  # computed for points the user has changed since
+        drawn = self.result is not None and self.result.serial == result.serial and \
+            not self.view.needs_request(self.result, self.session.step)
         self.result = result
-        self._redraw()
+        if not drawn:  # a later phase of curves already on show only adds further steps
+            self._redraw()
 
     # -- drawing ---------------------------------------------------------------------------------
     def _step_changed(self, step: int) -> None:
@@ -612,6 +615,12 @@ class AdaptationPanel(QWidget):
         if not isinstance(result, PlaneResult) or result.serial != self.serial:
             raise RuntimeError("the maps for the current points are still being computed")
         return result
+
+    @property
+    def settled(self) -> bool:
+        """Whether everything computed for the points on show has arrived (every phase)."""
+        result = self.result
+        return result is not None and result.serial == self.serial and getattr(result, "final", True)
 
     def current_result(self) -> AdaptationResult:
         """The result for the points on show; an error while it is still being computed."""

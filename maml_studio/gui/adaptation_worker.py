@@ -2,8 +2,10 @@
 
 While one adaptation runs, later requests replace each other in a single
 pending slot, so dragging a point costs at most one computation at a time.
-Every result carries the serial number of its request; the panel drops any
-result that is older than the points it shows. The computations themselves
+A curve request is computed in phases, the step on show first (see
+`AdaptationRequest.phases`); newer points cut the later phases short. Every
+result carries the serial number of its request; the panel drops any result
+that is older than the points it shows. The computations themselves
 are in `maml_studio.adaptation_jobs`.
 """
 
@@ -15,9 +17,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from maml_studio.adaptation_jobs import (
     AdaptationRequest,
-    AdaptationResult,
     PlaneRequest,
-    PlaneResult,
     compute,
     compute_plane,
 )
@@ -48,11 +48,21 @@ class AdaptationWorker(QObject):
             if request is None:
                 return
             try:
-                result: AdaptationResult | PlaneResult = \
-                    compute_plane(request) if isinstance(request, PlaneRequest) else compute(request)
-                self.done.emit(result)
+                if isinstance(request, PlaneRequest):
+                    self.done.emit(compute_plane(request))
+                    continue
+                for index, phase in enumerate(request.phases()):
+                    # Newer points make the later phases useless: they stop at the next step.
+                    result = compute(phase, self._superseded if index else None)
+                    if result is None:
+                        break
+                    self.done.emit(result)
             except Exception as exc:  # a bad model or input must not kill the thread
                 self.failed.emit(f"{type(exc).__name__}: {exc}")
+
+    def _superseded(self) -> bool:
+        with self._lock:
+            return self._pending is not None
 
 
 class AdaptationThread(QObject):

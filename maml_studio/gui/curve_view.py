@@ -79,7 +79,7 @@ class CurveView:
         self.grid = np.linspace(low, high, GRID_POINTS)
         return AdaptationRequest(
             serial, session.models(), points[:, 0].copy(), points[:, 1].copy(), self.grid.copy(),
-            QUICK_STEPS if session.step <= QUICK_STEPS else MAX_STEPS, session.lr)
+            QUICK_STEPS if session.step <= QUICK_STEPS else MAX_STEPS, session.lr, shown=session.step)
 
     def needs_request(self, result, step: int) -> bool:
         """Whether showing ``step`` needs a computation: only beyond the steps computed."""
@@ -168,17 +168,23 @@ class CurveView:
     def _rebuild_legend(self) -> None:
         """Legend entries for the curves on show, with their current labels."""
         legend = self.panel.legend
-        legend.clear()
         entries = [(self.truth_item, "true function"), (self.steps_item, "earlier steps"),
                    *[(item, getattr(item, "legend_text", "")) for item in self.paper_items.values()],
                    *[(item, getattr(item, "legend_text", "")) for item in self.curve_items.values()],
                    *[(item, getattr(item, "legend_text", "")) for item in self.run_items.values()]]
-        for item, text in entries:
-            has_data = item.getData()[0] is not None and len(item.getData()[0])
-            if item.isVisible() and has_data:
-                legend.addItem(item, text)
+        shown = [(item, text) for item, text in entries
+                 if item.isVisible() and item.getData()[0] is not None and len(item.getData()[0])]
         if len(self.session.points):
-            legend.addItem(self.panel.points_item, "support points")
+            shown.append((self.panel.points_item, "support points"))
+        if [sample.item for sample, _ in legend.items] == [item for item, _ in shown]:
+            # The same curves: relabel in place, far cheaper than rebuilding every entry.
+            for (_, label), (_, text) in zip(legend.items, shown, strict=True):
+                if label.text != text:
+                    label.setText(text)
+            return
+        legend.clear()
+        for item, text in shown:
+            legend.addItem(item, text)
 
     def show_points(self, shown: np.ndarray, theme: str) -> None:
         self.panel.points_item.setData(shown[:, 0], shown[:, 1],

@@ -119,7 +119,7 @@ def _adaptation(context: dict) -> str:
         raise RuntimeError("the adaptation panel has no model")
     panel.set_points(np.array([[-4.0, 2.0], [-2.0, -1.0], [0.0, 1.5], [2.0, -2.0], [4.0, 0.5]]))
     deadline = time.perf_counter() + 30
-    while not (panel.result is not None and panel.result.serial == panel.serial):
+    while not panel.settled:
         if time.perf_counter() > deadline:
             raise TimeoutError("no adaptation result within 30 s")
         app.processEvents()
@@ -146,7 +146,7 @@ def _classification_plane(context: dict) -> str:
     panel.slider.setValue(10)
     panel.set_points(np.array([[-1.5, -1.5, 0], [-1.2, -1.6, 0], [1.5, 1.5, 1], [1.4, 1.2, 1]]))
     deadline = time.perf_counter() + 30
-    while not (panel.result is not None and panel.result.serial == panel.serial):
+    while not panel.settled:
         if time.perf_counter() > deadline:
             raise TimeoutError("no decision map within 30 s")
         app.processEvents()

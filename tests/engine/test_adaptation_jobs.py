@@ -180,3 +180,23 @@ def test_more_steps_for_the_same_points_extend_the_cached_trajectory(blobs, fres
         np.testing.assert_allclose(later.probabilities[name], fresh.probabilities[name],
                                    rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(later.support_accuracy[name], fresh.support_accuracy[name])
+
+
+def test_the_step_on_show_comes_first_and_newer_points_cut_the_rest_short():
+    experiment = Experiment.from_config(ExperimentConfig())
+    models = models_of(experiment)
+    support_x = np.array([-3.0, -1.0, 0.5, 2.0, 4.0])
+    request = AdaptationRequest(3, models, support_x, np.sin(support_x), np.linspace(-5, 5, 30),
+                                steps=20, lr=0.01, shown=4)
+    first, full = request.phases()
+    assert (first.steps, first.final, full.steps, full.final) == (4, False, 20, True)
+    early, late = compute(first), compute(full)
+    assert early.curves["maml"].shape == (5, 30) and not early.final
+    assert late.curves["maml"].shape == (21, 30) and late.final
+    # The first phase is the same computation as the start of the full one.
+    np.testing.assert_array_equal(early.curves["maml"], late.curves["maml"][:5])
+    assert [p.steps for p in AdaptationRequest(1, models, support_x, support_x, support_x, 20, 0.01,
+                                               shown=20).phases()] == [20]
+    asked = []
+    assert compute(full, interrupted=lambda: asked.append(1) or len(asked) > 3) is None
+    assert len(asked) == 4  # asked before every step, stopped at the first true answer

@@ -22,8 +22,7 @@ def panel(window, qtbot):
 
 
 def settled(qtbot, panel):
-    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial,
-                    timeout=20000)
+    qtbot.waitUntil(lambda: panel.settled, timeout=20000)
 
 
 def viewport_pos(panel, x, y) -> QPoint:
@@ -204,10 +203,10 @@ def test_live_mode_follows_training(window, panel, qtbot):
     quick_run(window)
     window.start_training()
     qtbot.waitUntil(lambda: window.history.iterations > 20, timeout=30000)
-    qtbot.waitUntil(lambda: panel.result.serial == panel.serial and not np.allclose(
+    qtbot.waitUntil(lambda: panel.settled and not np.allclose(
         panel.curve("maml", 10), bundled), timeout=20000)
     first_live = panel.curve("maml", 10).copy()
-    qtbot.waitUntil(lambda: panel.result.serial == panel.serial and not np.allclose(
+    qtbot.waitUntil(lambda: panel.settled and not np.allclose(
         panel.curve("maml", 10), first_live), timeout=20000)
     window.stop_training()
     qtbot.waitUntil(lambda: not window.controller.running, timeout=30000)

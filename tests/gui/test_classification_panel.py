@@ -25,8 +25,7 @@ def plane(window, qtbot):
 
 
 def settled(qtbot, panel):
-    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial,
-                    timeout=20000)
+    qtbot.waitUntil(lambda: panel.settled, timeout=20000)
     return panel.plane_result()
 
 
@@ -137,7 +136,7 @@ def test_switching_between_regression_and_classification_in_one_session(window, 
     window.tabs.setCurrentWidget(panel)
     assert not panel.plane_mode and by_name(window, "Show true function").isVisible()
     panel.sample_task()
-    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial)
+    qtbot.waitUntil(lambda: panel.settled)
     window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
     assert panel.plane_mode and len(panel.points) == 0
     assert by_name(window, "Show true boundary").isVisible()
@@ -152,7 +151,7 @@ def test_switching_between_regression_and_classification_in_one_session(window, 
     assert not panel.plane_mode and not panel.plane_view.heat_item.isVisible()
     assert panel.paper_button.isVisible() and window.loss_plot.kind == "regression"
     panel.paper_figure()
-    qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial)
+    qtbot.waitUntil(lambda: panel.settled)
     assert panel.curve("maml").shape == (300,)
 
 

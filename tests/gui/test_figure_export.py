@@ -203,7 +203,7 @@ def test_slides_of_the_loss_plot_and_the_plane_have_24_px_text(window, qtbot, tm
     qtbot.waitUntil(lambda: plot.width() > 1000, timeout=5000)
     if view == "plane":  # the maps arrive from the adaptation thread: drawn before the export
         panel = window.adaptation
-        qtbot.waitUntil(lambda: panel.result is not None and panel.result.serial == panel.serial,
+        qtbot.waitUntil(lambda: panel.settled,
                         timeout=60_000)
         qtbot.wait(50)
     legend = plot.getPlotItem().legend
