@@ -23,6 +23,7 @@ from maml_studio.config_sections import (
     ModelConfig,
     TaskConfig,
     TrainingConfig,
+    maml_plus_plus_problem,
     validate_value,
 )
 from maml_studio.errors import ConfigError
@@ -124,6 +125,9 @@ class ExperimentConfig:
             family.sample(64, self.algorithm.support_size, self.algorithm.query_size, generator_for(0))
         if self.algorithm.name == "fomaml":
             self.algorithm.first_order = True
+        problem = maml_plus_plus_problem(self.algorithm)
+        if problem:
+            raise ConfigError(problem)
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

@@ -20,7 +20,8 @@ ACTIVATIONS = ("relu", "tanh")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "off", "wait")
-LR_DECAYS = ("none", "linear")
+LR_DECAYS = ("none", "linear", "cosine")
+MAML_PLUS_PLUS = ("multi_step_loss_iterations", "learned_step_rates", "first_order_iterations")
 
 
 def spec(
@@ -92,7 +93,8 @@ class TaskConfig:
 
 @dataclass
 class ModelConfig:
-    hidden: list = spec([40, 40], "Hidden layer sizes of the MLP, e.g. [40, 40].")
+    hidden: list = spec([40, 40], "Hidden layer sizes of the MLP, e.g. [40, 40]; [] for none "
+                        "(a linear model).")
     activation: str = spec("relu", "Non-linearity between layers.", choices=ACTIVATIONS)
 
 
@@ -116,6 +118,18 @@ class AlgorithmConfig:
     query_size: int = spec(10, "Query points per task the adapted model is scored on; "
                            "per class for classification.",
                            minimum=1, maximum=10000)
+    # MAML++ (Antoniou, Edwards & Storkey 2019): options of MAML; the defaults are plain MAML.
+    multi_step_loss_iterations: int = spec(
+        0, "MAML++ multi-step loss: the meta-loss weighs the query loss after every inner step, "
+        "the weights annealed towards the last step over this many iterations, then the last "
+        "step alone (0: off, plain MAML).", minimum=0, maximum=100_000_000)
+    learned_step_rates: bool = spec(
+        False, "MAML++ learned per-layer, per-step inner learning rates (LSLR): one rate per "
+        "parameter tensor and inner step, starting at inner_lr, meta-learned, saved with the "
+        "model and used when adapting (steps beyond inner_steps take the last step's rate).")
+    first_order_iterations: int = spec(
+        0, "MAML++ derivative-order annealing: first-order meta-gradients for this many "
+        "iterations, then second-order (0: off).", minimum=0, maximum=100_000_000)
 
 
 @dataclass
@@ -127,8 +141,8 @@ class TrainingConfig:
                           choices=OPTIMIZERS)
     outer_lr: float = spec(0.001, "Learning rate of the outer optimiser.",
                            minimum=0.0, maximum=100.0, exclusive_minimum=True)
-    lr_decay: str = spec("none", "Outer learning-rate schedule: constant, or linear decay to zero.",
-                         choices=LR_DECAYS)
+    lr_decay: str = spec("none", "Outer learning-rate schedule: constant, linear decay to zero, "
+                         "or cosine annealing to zero (MAML++).", choices=LR_DECAYS)
     grad_clip: float = spec(0.0, "Clip the meta-gradient's norm to this value (0: no clipping).",
                             minimum=0.0, maximum=1e6)
     train_baseline: bool = spec(
@@ -191,9 +205,10 @@ def validate_value(key: str, f: Any, value: Any) -> Any:
 
 
 def _validate_structured(key: str, value: Any) -> Any:
-    if key == "model.hidden":
-        if not value or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"{key}: expected a non-empty list of layer sizes, got {shown(value)}")
+    if key == "model.hidden":  # empty: no hidden layer, a linear model
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{key}: expected a list of layer sizes (empty for none), "
+                              f"got {shown(value)}")
         if not all(1 <= v <= 4096 for v in value) or len(value) > 16:
             raise ConfigError(f"{key}: up to 16 layers of 1 to 4096 units each; got {shown(value)}")
     elif key == "task.x_range":
@@ -215,6 +230,20 @@ def _validate_structured(key: str, value: Any) -> Any:
     elif key == "task.members" and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key}: expected a list of family names, got {shown(value)}")
     return value
+
+
+def maml_plus_plus_problem(algorithm: AlgorithmConfig) -> str | None:
+    """Why the MAML++ options set in ``algorithm`` do not apply to it, or None when they do."""
+    chosen = [name for name in MAML_PLUS_PLUS if getattr(algorithm, name)]
+    if not chosen:
+        return None
+    if algorithm.name not in ("maml", "fomaml"):
+        return (f"algorithm.{chosen[0]}: a MAML++ option applies to maml and fomaml, "
+                f"not {algorithm.name}")
+    if algorithm.first_order_iterations and (algorithm.first_order or algorithm.name == "fomaml"):
+        return ("algorithm.first_order_iterations: derivative-order annealing switches to "
+                "second order; a first-order run never does (set first_order = false)")
+    return None
 
 
 def _numbers(values: list) -> bool:

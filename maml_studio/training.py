@@ -111,6 +111,7 @@ class Trainer:
         self.compile_seconds: float | None = None
         self._optimizer_state = optimizer_state
         self.optimizer: torch.optim.Optimizer | None = None
+        self._latest_batch: TaskBatch | None = None
 
     # -- steering from other threads ------------------------------------------------------------
     def pause(self) -> None:
@@ -143,6 +144,10 @@ class Trainer:
                 {k: v.detach().cpu().clone() for k, v in self.baseline_state.items()},
             }
 
+    def latest_batch(self) -> TaskBatch | None:
+        """The meta-batch of the last meta-step (what a meta-gradient view samples), if any."""
+        return self._latest_batch
+
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
         cfg = self.config.training
@@ -156,6 +161,11 @@ class Trainer:
         self.optimizer = optimizer
         step_fn = _joint_meta_gradient([learner for learner, _ in learners])  # what compiles
         eager_fn = _joint_meta_gradient([learner for learner, _ in learners], self.hand_batched)
+        # MAML++ derivative-order annealing: the first meta-steps are first-order (eager)
+        first_order_until = self.config.algorithm.first_order_iterations
+        first_order_fn = _joint_meta_gradient(
+            [self.experiment.learner.with_first_order(), *[learner for learner, _ in learners[1:]]],
+            self.hand_batched) if first_order_until else None
         data = seed_stream(cfg.seed, "data")
         validation_tasks = self._validation_tasks()
         batches: list[TaskBatch] = []
@@ -168,7 +178,8 @@ class Trainer:
         elif cfg.compile != "off":
             example = self._sample_chunk(seed_stream(cfg.seed, "compile-example"))[0]
             states = [{k: v.detach().clone() for k, v in s.items()} for _, s in learners]
-            args = (states, *_batch_args(example))  # copies: training changes the live state
+            # copies: training changes the live state
+            args = (states, *_batch_args(example), *self._step_extras(start))
             compiler = BackgroundCompiler(step_fn, args).start()
             yield CompileStatus("compiling", "compiling the meta-step in the background; "
                                 "training runs meanwhile" if cfg.compile == "auto" else
@@ -209,7 +220,11 @@ class Trainer:
                 batches = self._sample_chunk(data)
             batch = batches.pop(0)
 
-            losses = self._meta_step(compiled or eager_fn, learners, optimizer, batch, iteration)
+            step = compiled or eager_fn
+            if iteration < first_order_until:
+                step = first_order_fn
+            self._latest_batch = batch
+            losses = self._meta_step(step, learners, optimizer, batch, iteration)
             if losses is None:
                 yield self._diverged(iteration)
                 return
@@ -253,7 +268,7 @@ class Trainer:
                 optimizer = torch.optim.Adam(params, lr=cfg.outer_lr, fused=True)
             except RuntimeError:  # a device without the fused kernel
                 optimizer = torch.optim.Adam(params, lr=cfg.outer_lr, foreach=True)
-        if cfg.lr_decay == "linear":
+        if cfg.lr_decay != "none":
             for group in optimizer.param_groups:
                 group["initial_lr"] = cfg.outer_lr
         return optimizer
@@ -274,7 +289,8 @@ class Trainer:
                    ) -> list[float] | None:
         """One outer update of every learner; None (and nothing changed) if it is not finite."""
         cfg = self.config.training
-        grads, summary = step_fn([_detached(s) for _, s in learners], *_batch_args(batch))
+        grads, summary = step_fn([_detached(s) for _, s in learners], *_batch_args(batch),
+                                 *self._step_extras(iteration))
         values = summary.tolist()  # [[loss, gradient norm] per learner]: the step's one sync
         if not all(math.isfinite(v) for row in values for v in row):
             return None
@@ -284,12 +300,18 @@ class Trainer:
                     torch._foreach_mul_(grad_list, cfg.grad_clip / (norm + 1e-6))
                 for tensor, grad in zip(state.values(), grad_list, strict=True):
                     tensor.grad = grad
-            if cfg.lr_decay == "linear":
-                scale = 1.0 - iteration / cfg.iterations
+            if cfg.lr_decay != "none":
+                scale = 1.0 - iteration / cfg.iterations if cfg.lr_decay == "linear" else \
+                    0.5 * (1.0 + math.cos(math.pi * iteration / cfg.iterations))  # cosine
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * scale
             optimizer.step()
         return [row[0] for row in values]
+
+    def _step_extras(self, iteration: int) -> tuple[torch.Tensor, ...]:
+        """What the meta-step takes besides states and tasks: MAML++'s multi-step loss weights."""
+        weights = getattr(self.experiment.learner, "step_weights", lambda _: None)(iteration)
+        return () if weights is None else (weights.to(self.device),)
 
     def _validate(self, iteration: int, tasks: TaskBatch) -> Validation | None:
         """Scores before and after adapting, in chunks of tasks; None if stopped meanwhile.
@@ -382,10 +404,11 @@ def _joint_meta_gradient(learners, hand_batched: bool = False):
     functions = [(hand_batched and hand_batched_meta_gradient(learner)) or learner.meta_gradient
                  for learner in learners]
 
-    def step(states, support_x, support_y, query_x, query_y):
+    def step(states, support_x, support_y, query_x, query_y, step_weights=None):
         grads, rows = [], []
-        for meta_gradient, state in zip(functions, states, strict=True):
-            grad, loss = meta_gradient(state, support_x, support_y, query_x, query_y)
+        for learner, meta_gradient, state in zip(learners, functions, states, strict=True):
+            extra = (step_weights,) if getattr(learner, "uses_step_weights", False) else ()
+            grad, loss = meta_gradient(state, support_x, support_y, query_x, query_y, *extra)
             grad_list = [grad[name] for name in state]
             norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grad_list)))
             grads.append(grad_list)

@@ -46,6 +46,11 @@ class MetaLearner:
         rate = self.config.inner_lr if lr is None else lr
         return dict.fromkeys(self.adapted_names, rate)
 
+    def step_rates(self, state: Params, step: int, lr: float | None = None
+                   ) -> dict[str, torch.Tensor | float]:
+        """The step sizes of inner step ``step`` (0-based): the same at every step here."""
+        return self.inner_rates(state, lr)
+
     # -- the inner loop -------------------------------------------------------------------------
     def inner_step(self, params: Params, rates, x: torch.Tensor, y: torch.Tensor,
                    first_order: bool = False) -> Params:

@@ -22,6 +22,7 @@ from maml_studio.algorithms import mlp_calculus as calc
 from maml_studio.algorithms.base import MetaLearner
 from maml_studio.algorithms.loss_derivatives import has_derivatives, loss_with_derivatives
 from maml_studio.algorithms.maml import MAML
+from maml_studio.algorithms.maml_plus_plus import MAMLPlusPlus
 from maml_studio.algorithms.metasgd import RATE_PREFIX, MetaSGD
 from maml_studio.algorithms.pretrained import Pretrained
 from maml_studio.algorithms.reptile import Reptile
@@ -38,6 +39,8 @@ def hand_batched_meta_gradient(learner: MetaLearner) -> MetaGradient | None:
     adapted = _adapted_layers(learner)
     if adapted is None:
         return None
+    if isinstance(learner, MAMLPlusPlus) and (learner.learned_rates or learner.uses_step_weights):
+        return None  # per-step rates and losses: the torch.func step
     if isinstance(learner, Pretrained):
         return _Pretrained(learner)
     if isinstance(learner, Reptile):

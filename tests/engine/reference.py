@@ -25,16 +25,30 @@ def _classification_loss(model, params, x, y):
     return torch.nn.functional.cross_entropy(output, y[:, 0].long())
 
 
-def inner_adapt(model, params, rates, names, x, y, steps, second_order, loss_fn=_loss):
-    for _ in range(steps):
+def inner_adapt(model, params, rates, names, x, y, steps, second_order, loss_fn=_loss,
+                trajectory=False):
+    """Parameters after ``steps`` SGD steps (every step's with ``trajectory``).
+
+    ``rates`` maps names to step sizes, or is a list of such maps, one per step (MAML++'s LSLR).
+    """
+    visited = []
+    for step in range(steps):
+        rate = rates[step] if isinstance(rates, list) else rates
         loss = loss_fn(model, params, x, y)
         grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=second_order)
-        params = {**params, **{n: params[n] - rates[n] * g for n, g in zip(names, grads, strict=True)}}
-    return params
+        if not second_order:
+            grads = [g.detach() for g in grads]
+        params = {**params, **{n: params[n] - rate[n] * g for n, g in zip(names, grads, strict=True)}}
+        visited.append(params)
+    return visited if trajectory else params
 
 
-def reference_meta_gradient(algorithm, state, batch, classification=False):
-    """Meta-gradient and loss for `algorithm` on `batch`, one task at a time."""
+def reference_meta_gradient(algorithm, state, batch, classification=False, step_weights=None):
+    """Meta-gradient and loss for `algorithm` on `batch`, one task at a time.
+
+    MAML++: with ``step_weights`` the meta-loss is Σ_j w_j · L_query(after step j); a state
+    holding ``lslr.<name> [steps]`` takes step j with rate ``lslr.<name>[j]``.
+    """
     loss_fn = _classification_loss if classification else _loss
     model, cfg = algorithm.model, algorithm.config
     leaf = {k: v.detach().clone().requires_grad_(True) for k, v in state.items()}
@@ -52,6 +66,8 @@ def reference_meta_gradient(algorithm, state, batch, classification=False):
     names = list(model.head_names) if name == "anil" else list(model.shapes())
     learned = name == "metasgd"
     rates = {n: leaf["lr." + n] if learned else cfg.inner_lr for n in names}
+    if "lslr." + names[0] in leaf:
+        rates = [{n: leaf["lslr." + n][step] for n in names} for step in range(cfg.inner_steps)]
 
     if name == "reptile":
         adapted_sum = {k: torch.zeros_like(v) for k, v in net.items()}
@@ -67,9 +83,14 @@ def reference_meta_gradient(algorithm, state, batch, classification=False):
 
     total = 0.0
     for t in range(tasks):
-        p = inner_adapt(model, net, rates, names, batch.support_x[t], batch.support_y[t],
-                        cfg.inner_steps, second_order=not cfg.first_order, loss_fn=loss_fn)
-        total = total + loss_fn(model, p, batch.query_x[t], batch.query_y[t])
+        visited = inner_adapt(model, net, rates, names, batch.support_x[t], batch.support_y[t],
+                              cfg.inner_steps, second_order=not cfg.first_order, loss_fn=loss_fn,
+                              trajectory=True)
+        if step_weights is None:
+            total = total + loss_fn(model, visited[-1], batch.query_x[t], batch.query_y[t])
+        else:
+            for weight, p in zip(step_weights, visited, strict=True):
+                total = total + float(weight) * loss_fn(model, p, batch.query_x[t], batch.query_y[t])
     total = total / tasks
     grads = torch.autograd.grad(total, list(leaf.values()), allow_unused=True)
     grads = {k: (g if g is not None else torch.zeros_like(leaf[k]))
