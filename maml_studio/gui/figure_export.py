@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QProgressDialog, QWidget
 
 from maml_studio.figure_data import FigureData, compute_figure
 from maml_studio.gui.figure_render import ANIMATION_SUFFIXES, write_animation, write_figure
-from maml_studio.gui.plot_export import atomic_image_write, export_plot
+from maml_studio.gui.plot_export import atomic_image_write, export_plot, uncached
 from maml_studio.gui.theme import style_plot
 
 SLIDE_SIZE = (1920, 1080)
@@ -126,8 +126,9 @@ def export_widget(plot: QWidget, path: Path, theme: str, font_scale: float = 1.0
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     try:
         w, h = plot.width() * scale, plot.height() * scale
-        plot.render(painter, QRectF((width - w) / 2, (height - h) / 2, w, h),
-                    QRect(0, 0, plot.width(), plot.height()), Qt.AspectRatioMode.KeepAspectRatio)
+        with uncached(plot):
+            plot.render(painter, QRectF((width - w) / 2, (height - h) / 2, w, h),
+                        QRect(0, 0, plot.width(), plot.height()), Qt.AspectRatioMode.KeepAspectRatio)
     finally:
         painter.end()
         style_plot(plot, theme, font_scale)  # as it was on screen

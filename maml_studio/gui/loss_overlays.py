@@ -14,6 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsItem
 
 from maml_studio.history import History
 from maml_studio.run_store import smoothed
@@ -89,7 +90,7 @@ class LossOverlays:
             items.append(self.plot.plot(
                 table[:, 0], table[:, 2], symbol="o", symbolSize=5, symbolBrush=overlay.colour,
                 symbolPen=None, pen=pg.mkPen(overlay.colour, width=1.5, style=Qt.PenStyle.DashLine)))
-        return items
+        return _cached(items)
 
     def _band(self, overlay: BandOverlay) -> list:
         x, mean_y, low_y, high_y = _thinned(np.arange(1, len(overlay.mean) + 1, dtype=float),
@@ -102,7 +103,7 @@ class LossOverlays:
         fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
         fill.setZValue(-5)
         self.plot.addItem(fill)
-        return [mean, fill, low, high]
+        return _cached([mean, fill, low, high])
 
 
 def _thinned(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -112,3 +113,16 @@ def _thinned(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
         return (x, *ys)
     keep = np.unique(np.linspace(0, len(x) - 1, MAX_POINTS).round().astype(int))
     return (x[keep], *[np.asarray(y)[keep] for y in ys])
+
+
+def _cached(items: list) -> list:
+    """Overlays are kept as screen bitmaps, redrawn only when the view's range or size changes:
+    the live run's curves repaint the plot four times a second, and repainting every overlay
+    each time held the GUI thread longest while training. Exports draw them afresh
+    (`plot_export.uncached`)."""
+    for item in items:
+        for part in (getattr(item, "curve", None), getattr(item, "scatter", None)) \
+                if isinstance(item, pg.PlotDataItem) else (item,):
+            if part is not None:
+                part.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    return items

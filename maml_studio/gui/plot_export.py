@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -12,6 +13,24 @@ import pyqtgraph.exporters
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QGraphicsItem
+
+
+@contextmanager
+def uncached(widget) -> Iterator[None]:
+    """Every item of ``widget``'s scene drawn afresh while exporting: an item cached as a
+    screen bitmap (the loss plot's overlays are) would land in an SVG as a picture, and in a
+    larger PNG blurred."""
+    scene = widget.scene() if hasattr(widget, "scene") else None
+    cached = [(item, item.cacheMode()) for item in (scene.items() if scene is not None else [])
+              if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
+    for item, _ in cached:
+        item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    try:
+        yield
+    finally:
+        for item, mode in cached:
+            item.setCacheMode(mode)
 
 
 def export_plot(plot: pg.PlotWidget, path: str | Path) -> None:
@@ -27,7 +46,8 @@ def export_plot(plot: pg.PlotWidget, path: str | Path) -> None:
         else:
             exporter = pyqtgraph.exporters.ImageExporter(plot.getPlotItem())
             exporter.parameters()["width"] = max(1200, 2 * plot.width())
-            exporter.export(temp)
+            with uncached(plot):
+                exporter.export(temp)
 
     atomic_image_write(path, write)
 
@@ -62,6 +82,7 @@ def write_widget_svg(widget, filename: str, title: str) -> None:
     generator.setTitle(title)
     painter = QPainter(generator)
     try:
-        widget.render(painter)
+        with uncached(widget):
+            widget.render(painter)
     finally:
         painter.end()

@@ -112,3 +112,28 @@ def test_a_long_runs_overlay_is_drawn_thinned_with_its_ends(qtbot):
     x, y = plot.overlays._items["a"][0].getData()
     assert len(x) <= MAX_POINTS and x[0] == 1 and x[-1] == 70_000
     assert y[-1] == pytest.approx(np.mean(losses[-100:]))  # the smoothed curve's last value
+
+
+def test_overlays_are_cached_on_screen_and_exported_as_vectors(qtbot, tmp_path):
+    from PySide6.QtWidgets import QGraphicsItem
+
+    from maml_studio.gui.loss_overlays import BandOverlay, RunOverlay
+    from maml_studio.gui.plot_export import export_plot
+    from maml_studio.history import History
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 400)
+    plot.show()
+    plot.run.append(np.linspace(2, 1, 400), [])
+    mean = np.linspace(2.5, 0.4, 300)
+    plot.set_overlays([RunOverlay("a", "reptile", "#1f77b4", History(list(np.linspace(3, 0.5, 600)), [], [])),
+                       BandOverlay("g", "maml, 3 seeds", "#9467bd", mean, mean - 0.2, mean + 0.2)])
+    cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    run_curve, band_fill = plot.overlays._items["a"][0].curve, plot.overlays._items["g"][1]
+    assert run_curve.cacheMode() == cached and band_fill.cacheMode() == cached
+    qtbot.wait(50)
+    export_plot(plot, tmp_path / "plot.svg")
+    svg = (tmp_path / "plot.svg").read_text()
+    assert "<image" not in svg  # a cached bitmap would land in the SVG as a picture
+    assert run_curve.cacheMode() == cached  # and the screen keeps its cache
