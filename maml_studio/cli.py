@@ -1,4 +1,4 @@
-"""The ``maml-studio`` command: gui, train, eval, compare, adapt, figure, bench, families.
+"""The ``maml-studio`` command: gui, train, eval, compare, sweep, adapt, figure, bench, families.
 
 This interface is a contract other tools rely on; keep it stable. Every
 failure is one clear line on stderr and a non-zero exit status.
@@ -130,6 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", action="store_true", help="also print the summary as JSON")
     cmp.add_argument("--quiet", action="store_true", help="no progress bars")
     cmp.set_defaults(handler=_run_compare)
+
+    from maml_studio.sweep_cli import HELP as SWEEP_HELP
+    from maml_studio.sweep_cli import add_sweep_arguments
+
+    sweep = sub.add_parser("sweep", help=SWEEP_HELP)
+    _add_config_source(sweep, required=True)
+    add_sweep_arguments(sweep)
+    sweep.set_defaults(handler=_run_sweep)
 
     ad = sub.add_parser("adapt", help="adapt to your own support points and write predictions")
     ad.add_argument("checkpoint", type=Path)
@@ -401,6 +409,13 @@ def _run_compare(args) -> int:
     if comparison.interrupted:
         return 128 + comparison.signals[0]
     return 0
+
+
+# -- sweep ----------------------------------------------------------------------------------------
+def _run_sweep(args) -> int:
+    from maml_studio.sweep_cli import run_sweep_command
+
+    return run_sweep_command(args, _load_config)
 
 
 # -- adapt ----------------------------------------------------------------------------------------
