@@ -92,13 +92,20 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
     if request.query_x is not None:
         query = (torch.as_tensor(request.query_x, dtype=torch.float32),
                  torch.as_tensor(request.query_y, dtype=torch.float32).reshape(-1, 1))
-    maps = decision_maps(
-        request.models, torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 2),
-        torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1), plane,
-        request.step, request.step, lr=request.lr, query_x=query[0], query_y=query[1],
-        trajectory=_trajectories.get(request))
-    _trajectories.keep(request, maps.trajectory)
-    probabilities = {name: p.numpy() for name, p in maps.probabilities.items()}
+    support_x = torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 2)
+    support_y = torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1)
+    probabilities, support_accuracy, query_accuracy, diverged_at = {}, {}, {}, {}
+    for names in _architectures(request.models):  # compared runs may differ in it
+        maps = decision_maps(
+            {name: request.models[name] for name in names}, support_x, support_y, plane,
+            request.step, request.step, lr=request.lr, query_x=query[0], query_y=query[1],
+            trajectory=_trajectories.get(request, names))
+        _trajectories.keep(request, maps.trajectory, names)
+        probabilities.update({name: p.numpy() for name, p in maps.probabilities.items()})
+        support_accuracy.update(_as_numpy(maps.support_accuracy))
+        if maps.query_accuracy is not None:
+            query_accuracy.update(_as_numpy(maps.query_accuracy))
+        diverged_at.update(maps.diverged_at)
     boundaries = {name: boundary_lines(p, family.x_range) for name, p in probabilities.items()}
     truth = None
     if request.task_params is not None:  # labels are steps: a finer grid draws them smoothly
@@ -107,37 +114,54 @@ def compute_plane(request: PlaneRequest) -> PlaneResult:
     return PlaneResult(
         request.serial, request.step, probabilities,
         {name: heat_image(p) for name, p in probabilities.items()}, boundaries, truth,
-        _as_numpy(maps.support_accuracy), _as_numpy(maps.query_accuracy), maps.diverged_at,
+        support_accuracy, query_accuracy if query[0] is not None else None, diverged_at,
         time.perf_counter() - request.submitted)
+
+
+def _architectures(models: dict[str, tuple[MetaLearner, Params]]) -> list[tuple[str, ...]]:
+    """The models' names, grouped by architecture: each group adapts as one batch."""
+    groups: dict[tuple, list[str]] = {}
+    for name, (learner, _) in models.items():
+        groups.setdefault((learner.model, learner.loss_fn), []).append(name)
+    return [tuple(names) for names in groups.values()]
 
 
 class TrajectoryCache:
     """The adapted parameters of the last points, so that moving the step only extends them.
 
     Keyed by the models' parameter objects (a new snapshot is a new dict), the
-    points and the step size; holds one entry, the points on show.
+    points and the step size; holds the points on show, one trajectory per group of
+    models adapted together (by default, all of them).
     """
 
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._states: list | None = None
-        self._trajectory: list | None = None
+        self._trajectories: dict[tuple[str, ...], list] = {}
 
     @staticmethod
     def _key_of(request: PlaneRequest) -> tuple:
         return (request.support_x.tobytes(), request.support_y.tobytes(), request.lr,
                 tuple(request.models))
 
-    def get(self, request: PlaneRequest) -> list | None:
+    def _holds(self, request: PlaneRequest) -> bool:
         states = [state for _, state in request.models.values()]
         same_models = self._states is not None and len(states) == len(self._states) and \
             all(a is b for a, b in zip(states, self._states, strict=True))
-        return self._trajectory if same_models and self._key == self._key_of(request) else None
+        return same_models and self._key == self._key_of(request)
 
-    def keep(self, request: PlaneRequest, trajectory: list) -> None:
-        self._key = self._key_of(request)
-        self._states = [state for _, state in request.models.values()]
-        self._trajectory = trajectory
+    def get(self, request: PlaneRequest, group: tuple[str, ...] | None = None) -> list | None:
+        if not self._holds(request):
+            return None
+        return self._trajectories.get(tuple(request.models) if group is None else tuple(group))
+
+    def keep(self, request: PlaneRequest, trajectory: list,
+             group: tuple[str, ...] | None = None) -> None:
+        if not self._holds(request):
+            self._key = self._key_of(request)
+            self._states = [state for _, state in request.models.values()]
+            self._trajectories = {}
+        self._trajectories[tuple(request.models) if group is None else tuple(group)] = trajectory
 
 
 _trajectories = TrajectoryCache()  # used by the adaptation thread only
@@ -166,12 +190,8 @@ def compute(request: AdaptationRequest,
     xs = torch.as_tensor(request.support_x, dtype=torch.float32).reshape(-1, 1)
     ys = torch.as_tensor(request.support_y, dtype=torch.float32).reshape(-1, 1)
     grid = torch.as_tensor(request.grid_x, dtype=torch.float32).reshape(-1, 1)
-    # Models of one architecture adapt as one batch; runs being compared may differ in it.
-    groups: dict[tuple, list[str]] = {}
-    for name, (learner, _) in request.models.items():
-        groups.setdefault((learner.model, learner.loss_fn), []).append(name)
     results = {}
-    for names in groups.values():
+    for names in _architectures(request.models):  # runs being compared may differ in it
         adapted = adapt_models_together([request.models[n] for n in names], xs, ys,
                                         torch.cat([grid, xs]), request.steps, lr=request.lr,
                                         interrupted=interrupted)

@@ -182,7 +182,8 @@ class AdaptationSession:
         """Adapt these runs' models beside the one on show; returns why any were left out.
 
         Only runs whose models take the same inputs and outputs as the one on show are
-        compared (a 1-D regression model beside another, never beside a classifier).
+        compared (a 1-D regression model beside another, a classifier of the plane beside
+        one with as many classes; never a regression model beside a classifier).
         """
         kept, refused = [], []
         for run in runs:
@@ -203,8 +204,7 @@ class AdaptationSession:
         if self.experiment is None:
             return "there is no model on show to compare it with"
         mine, theirs = self.experiment.family, Experiment.from_config(checkpoint.config).family
-        if self.plane or theirs.kind != mine.kind or (theirs.dim_in, theirs.dim_out) != \
-                (mine.dim_in, mine.dim_out):
+        if theirs.kind != mine.kind or (theirs.dim_in, theirs.dim_out) != (mine.dim_in, mine.dim_out):
             return "its family's inputs and outputs differ from the model on show"
         return None
 

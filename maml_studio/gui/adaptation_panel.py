@@ -411,6 +411,7 @@ class AdaptationPanel(QWidget):
             self._show_paper_mode(session.paper)
         elif name == "compared":
             self.curve_view.sync_runs()
+            self.plane_view.sync_runs()
             self.request()
 
     def showEvent(self, event) -> None:

@@ -2,9 +2,9 @@
 
 One of the panel's two views over its `AdaptationSession` (the other draws
 1-D regression curves). The meta-learned model's class probabilities after the
-chosen step are a heat map under every model's decision boundary; a sampled
-task adds its true boundary and its query points. The adaptation thread
-computes the step on show.
+chosen step are a heat map under every model's decision boundary; each compared
+run adds its boundary in the run's colour; a sampled task adds its true boundary
+and its query points. The adaptation thread computes the step on show.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class PlaneView:
         self.heat_item.setZValue(-10)
         plot.addItem(self.heat_item)
         self.boundary_items = {name: plot.plot([], [], connect="finite") for name in MODEL_CURVES}
+        self.run_items: dict[str, pg.PlotDataItem] = {}  # compared runs' boundaries, by model key
+        self._scale = 1.0
         self.truth_boundary_item = plot.plot([], [], connect="finite")
         self.query_item = pg.ScatterPlotItem(size=6)
         self.query_item.setZValue(5)
@@ -48,15 +50,27 @@ class PlaneView:
 
     @property
     def items(self) -> list:
-        return [self.heat_item, *self.boundary_items.values(), self.truth_boundary_item,
-                self.query_item]
+        return [self.heat_item, *self.boundary_items.values(), *self.run_items.values(),
+                self.truth_boundary_item, self.query_item]
+
+    def sync_runs(self) -> None:
+        """One boundary per compared run, in the run's colour; gone when the run is not shown."""
+        plot, wanted = self.panel.plot, {run.key: run for run in self.session.compared}
+        for key in [k for k in self.run_items if k not in wanted]:
+            plot.removeItem(self.run_items.pop(key))
+        for key, run in wanted.items():
+            if key not in self.run_items:
+                self.run_items[key] = plot.plot([], [], connect="finite")
+                self.run_items[key].setVisible(self.session.plane)
+            self.run_items[key].setPen(pg.mkPen(run.colour, width=2.5 * self._scale))
 
     def set_visible(self, on: bool) -> None:
         for item in self.items:
             item.setVisible(on)
 
     def clear(self) -> None:
-        for item in (*self.boundary_items.values(), self.truth_boundary_item, self.query_item):
+        for item in (*self.boundary_items.values(), *self.run_items.values(),
+                     self.truth_boundary_item, self.query_item):
             item.setData([], [])
         self.heat_item.clear()
 
@@ -91,12 +105,13 @@ class PlaneView:
                 continue
             item.setData(*result.boundaries[name])
             item.setVisible(session.shown[name])
-            diverged = result.diverged_at.get(name)
-            shown = result.step if diverged is None or result.step < diverged else max(diverged - 1, 0)
-            if diverged is not None and result.step >= diverged:
-                notes.append(f"{MODEL_CURVES[name][0]} diverged at step {diverged}")
-            labels[name] = f"{MODEL_CURVES[name][0]}, {shown} step{'s' if shown != 1 else ''}" + \
-                self._accuracy_text(result, name, shown)
+            labels[name] = self._label(result, name, MODEL_CURVES[name][0], notes)
+        for run in session.compared:
+            item = self.run_items.get(run.key)
+            if item is None or run.key not in result.boundaries:
+                continue
+            item.setData(*result.boundaries[run.key])
+            labels[run.key] = self._label(result, run.key, run.name, notes)
         show_truth = session.shown["truth"] and result.truth_boundary is not None
         self.truth_boundary_item.setData(*(result.truth_boundary if show_truth else ([], [])))
         task = session.task
@@ -110,6 +125,7 @@ class PlaneView:
         entries = [(self.truth_boundary_item, "true boundary")] if show_truth else []
         entries += [(item, labels[name]) for name, item in self.boundary_items.items()
                     if name in labels and item.isVisible()]
+        entries += [(item, labels[key]) for key, item in self.run_items.items() if key in labels]
         classes, counts = np.unique(session.points[:, 2].astype(int), return_counts=True)
         for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
             entries.append((self.class_samples[cls],
@@ -132,6 +148,15 @@ class PlaneView:
         for item, text in entries:
             legend.addItem(item, text)
 
+    def _label(self, result: PlaneResult, name: str, title: str, notes: list[str]) -> str:
+        """A boundary's legend text: its step (the last finite one) and accuracy."""
+        diverged = result.diverged_at.get(name)
+        shown = result.step if diverged is None or result.step < diverged else max(diverged - 1, 0)
+        if diverged is not None and result.step >= diverged:
+            notes.append(f"{title} diverged at step {diverged}")
+        return f"{title}, {shown} step{'s' if shown != 1 else ''}" + \
+            self._accuracy_text(result, name, shown)
+
     def _accuracy_text(self, result: PlaneResult, name: str, step: int) -> str:
         """Query accuracy of a sampled task, else how many support points the model gets right."""
         if result.query_accuracy is not None:
@@ -149,6 +174,8 @@ class PlaneView:
 
     def set_theme(self, theme: str, scale: float) -> None:
         colors = VIEW_COLORS[theme]
+        self._scale = scale
+        self.sync_runs()
         for name, item in self.boundary_items.items():
             style = Qt.PenStyle.SolidLine if name == "maml" else Qt.PenStyle.DashLine
             item.setPen(pg.mkPen(colors[name], width=(MODEL_CURVES[name][1] + 0.5) * scale,
@@ -176,7 +203,8 @@ class PlaneView:
         """Class probabilities of every model on the plane's grid after the step on show."""
         family = self.session.experiment.family
         grid = family.plane(PLANE_RESOLUTION).numpy()
-        names = [n for n in MODEL_CURVES if n in result.probabilities]
+        names = [n for n in MODEL_CURVES if n in result.probabilities] + \
+            [run.key for run in self.session.compared if run.key in result.probabilities]
         classes = family.num_classes
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -206,3 +206,7 @@ def test_other_runs_are_compared_on_the_same_points_when_their_family_fits(sessi
     assert seen.events == ["setting:compared"]
     session.set_model(circle)  # another family: the sine run no longer fits
     assert session.compared == []
+    # A classifier of the plane beside another with as many classes; never a regression model.
+    refused = session.set_compared([ComparedRun("r3", "circle again", "#9467bd", circle), other])
+    assert refused == ["reptile seed 0: its family's inputs and outputs differ from the model on show"]
+    assert list(session.models())[-1] == "run:r3"

@@ -265,3 +265,48 @@ def test_right_click_on_a_point_removes_it_and_family_change_clears_shares(plane
     editor.balance.setText("3, 1")
     editor.family_box.setCurrentIndex(editor.family_box.findData("blobs"))
     assert editor.balance.text() == ""
+
+
+def test_compared_classifier_runs_draw_their_boundaries_in_their_colours(window, qtbot, tmp_path):
+    """Runs of the circle family adapt beside the model on show, one boundary per run, even one
+    of another architecture; a regression run is refused."""
+    import copy
+
+    from maml_studio.experiment import Experiment, seed_stream
+
+    circle = load_checkpoint(bundled_checkpoint("circle-2d"))
+    similar = copy.deepcopy(circle)
+    similar.state = {k: v * 0.8 for k, v in similar.state.items()}
+    wider = copy.deepcopy(circle)
+    wider.config.model.hidden = [16]
+    learner = Experiment.from_config(wider.config).learner
+    wider.state = {k: v.detach() for k, v in learner.init_state(seed_stream(3, "w")).items()}
+    wider.baseline_state = {k: v.detach() for k, v in learner.init_state(seed_stream(3, "b")).items()}
+    first = window.store.add(similar, name="circle scaled")
+    second = window.store.add(wider, name="circle 16 wide")
+    sine = window.store.add(load_checkpoint(bundled_checkpoint("sine-finn2017")), name="a sine run")
+    window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
+    window.tabs.setCurrentWidget(window.adaptation)
+    panel = window.adaptation
+    for run in (first, second, sine):
+        window.runs_panel.set_shown(run.id, True)
+    assert [run.name for run in panel.session.compared] == ["circle scaled", "circle 16 wide"]
+    panel.slider.setValue(3)
+    panel.sample_task(5)
+    result = settled(qtbot, panel)
+    keys = [run.key for run in panel.session.compared]
+    assert all(key in result.boundaries and result.query_accuracy[key].shape == (4,) for key in keys)
+    items = panel.plane_view.run_items
+    assert {items[k].opts["pen"].color().name() for k in keys} == {first.colour, second.colour}
+    assert all(items[k].isVisible() for k in keys)
+    texts = [label.text for _, label in panel.legend.items]
+    assert any(t.startswith("circle scaled, 3 steps  (query accuracy") for t in texts)
+    assert any(t.startswith("circle 16 wide, 3 steps  (query accuracy") for t in texts)
+    # The scaled run is the model on show times 0.8: not the same map.
+    assert not np.allclose(result.probabilities[keys[0]], result.probabilities["maml"])
+    panel.export_predictions(tmp_path / "plane.csv")
+    header = (tmp_path / "plane.csv").read_text().splitlines()[0].split(",")
+    assert f"{keys[1]}_step3_y" in header
+    window.runs_panel.set_shown(first.id, False)
+    settled(qtbot, panel)
+    assert list(panel.plane_view.run_items) == [keys[1]]
