@@ -106,6 +106,9 @@ class RunStore:
     run_added = Signal(object)  # RunInfo
     run_changed = Signal(object)  # RunInfo, as it now is
     run_removed = Signal(str)  # the run's id
+    # Why the index could not be written, or None once it is again. The runs' files are safe
+    # and complete: the index is only rebuilt from them when the workspace is next opened.
+    index_problem_changed = Signal(object)
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder).expanduser() if folder is not None else default_workspace()
@@ -115,6 +118,7 @@ class RunStore:
         self._stats: dict[str, tuple[int, int, int]] = {}  # file → (size, mtime_ns, inode) listed
         self._unreadable: dict[str, tuple[int, int, int]] = {}  # corrupt files already reported
         self._pending: tuple[RunInfo, tuple[int, int, int]] | None = None  # a file just written
+        self.index_problem: str | None = None
         self.repairs: list[str] = self.refresh()
 
     # -- reading ------------------------------------------------------------------------------
@@ -237,7 +241,11 @@ class RunStore:
         """Take the reconciled runs, write the index if it differs, then announce the changes."""
         before = self._runs
         self._runs, self._stats = runs, stats
-        self._write_index()
+        try:
+            self._write_index()
+            problem = None
+        except WorkspaceError as exc:  # the change itself is on disk: announce it all the same
+            problem = str(exc)
         for run_id in before.keys() - runs.keys():
             self.run_removed.emit(run_id)
         for run in self.runs():
@@ -245,6 +253,9 @@ class RunStore:
                 self.run_added.emit(run)
             elif before[run.id] != run:
                 self.run_changed.emit(run)
+        if problem != self.index_problem:
+            self.index_problem = problem
+            self.index_problem_changed.emit(problem)
 
     def _reconcile(self) -> tuple[list[str], dict[str, RunInfo], dict[str, tuple[int, int, int]]]:
         """The runs as the files show them, from what is known of each file, read only where needed."""

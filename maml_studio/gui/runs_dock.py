@@ -84,6 +84,12 @@ class RunsPanel(QWidget):
         self.table.itemDoubleClicked.connect(lambda item: self.open_requested.emit(self._id(item)))
         self.table.itemChanged.connect(self._item_changed)
         layout.addWidget(self.table, 1)
+        self.index_warning = QLabel()
+        self.index_warning.setAccessibleName("Workspace index problem")
+        self.index_warning.setWordWrap(True)
+        self.index_warning.setStyleSheet("color: #c0392b;")
+        self.index_warning.hide()
+        layout.addWidget(self.index_warning)
         self.queue_panel = QueuePanel(queue or RunQueue())
         layout.addWidget(self.queue_panel)
         row = QHBoxLayout()
@@ -138,12 +144,20 @@ class RunsPanel(QWidget):
         for run in store.runs():
             self._add_row(run)
         self.table.resizeColumnsToContents()
+        self._index_problem(store.index_problem)
         self.shown_changed.emit(self.shown_ids())
 
     def _bindings(self) -> list:
         store = self.store
         return [(store.run_added, self._added), (store.run_changed, self._changed),
-                (store.run_removed, self._removed)]
+                (store.run_removed, self._removed),
+                (store.index_problem_changed, self._index_problem)]
+
+    def _index_problem(self, problem: str | None) -> None:
+        self.index_warning.setVisible(problem is not None)
+        self.index_warning.setText(
+            "" if problem is None else f"⚠ {problem}. Every run listed here is saved in its own "
+            "file; the index is rebuilt from the files when the workspace is next opened.")
 
     def _added(self, run: RunInfo) -> None:
         self._add_row(run)

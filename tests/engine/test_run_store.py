@@ -275,3 +275,22 @@ def _table_run(store, seed, name):
     checkpoint = load_checkpoint(bundled_checkpoint("sine-finn2017"))
     checkpoint.config.training.seed = seed
     return store.add(checkpoint, name=name)
+
+
+def test_a_failed_index_write_keeps_the_run_announces_it_and_says_why(tmp_path):
+    store = RunStore(tmp_path)
+    added, problems = [], []
+    store.run_added.connect(added.append)
+    store.index_problem_changed.connect(problems.append)
+    (tmp_path / INDEX_NAME).unlink()
+    (tmp_path / INDEX_NAME).mkdir()  # the index can no longer be replaced
+    run = store.add(make_checkpoint(0), name="kept anyway")
+    assert [r.id for r in added] == [run.id] and store.path(run.id).is_file()
+    assert store.index_problem is not None and "cannot write the workspace index" in store.index_problem
+    assert problems == [store.index_problem]
+    store.rename(run.id, "still kept")  # the same problem is not announced again
+    assert problems == [store.index_problem] and store.get(run.id).name == "still kept"
+    (tmp_path / INDEX_NAME).rmdir()
+    store.add(make_checkpoint(1), name="second")
+    assert store.index_problem is None and problems[-1] is None
+    assert [r.name for r in RunStore(tmp_path).runs()] == ["still kept", "second"]

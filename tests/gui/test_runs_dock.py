@@ -311,3 +311,19 @@ def test_runs_another_program_adds_to_the_workspace_appear_in_the_table(window, 
     qtbot.waitUntil(lambda: "from the command line" in row_names(window), timeout=10_000)
     elsewhere.delete(elsewhere.runs()[0].id)
     qtbot.waitUntil(lambda: row_names(window) == [], timeout=10_000)
+
+
+def test_a_failed_index_write_is_shown_in_the_dock_and_the_run_still_listed(window, qtbot):
+    from maml_studio.run_store import INDEX_NAME
+
+    index = window.store.index_path
+    index.unlink(missing_ok=True)
+    index.mkdir()
+    run = window.store.add(variant(0), name="kept in its file")
+    assert row_names(window) == ["kept in its file"]
+    warning = window.runs_panel.index_warning
+    assert not warning.isHidden() and "cannot write the workspace index" in warning.text()
+    assert INDEX_NAME in warning.text() and "rebuilt from the files" in warning.text()
+    index.rmdir()
+    window.store.rename(run.id, "renamed")
+    assert warning.isHidden() and row_names(window) == ["renamed"]
