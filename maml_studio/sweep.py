@@ -282,7 +282,9 @@ class _Worker:
             trial.set_user_attr("note", one_line(str(exc))[:300])
             self.log(f"trial {trial.number}: failed, {one_line(str(exc))}")
             raise _TrialProblem(str(exc)) from None
-        self.log(f"trial {trial.number}: {self._params(values)}")
+        retried = self._retry_of(trial.number)
+        again = f" (trial {retried} again: its worker stopped)" if retried is not None else ""
+        self.log(f"trial {trial.number}: {self._params(values)}{again}")
         value, pruned_at, finished, began = math.nan, None, None, time.perf_counter()
         nonfinite = False
         trainer = self.trainer = Trainer(config)
@@ -413,6 +415,11 @@ class _Worker:
         states = self.optuna.trial.TrialState
         ahead = self.study.get_trials(deepcopy=False, states=(states.COMPLETE, states.RUNNING))
         return sum(1 for t in ahead if t.number < number) >= self.outcome.wanted
+
+    def _retry_of(self, number: int) -> int | None:
+        """The trial this one runs again (its worker stopped), if it is a retry."""
+        running = self.study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.RUNNING,))
+        return next((t.system_attrs.get("failed_trial") for t in running if t.number == number), None)
 
     def _grid_used_up(self) -> bool:
         states = self.optuna.trial.TrialState

@@ -1,0 +1,87 @@
+"""Shared by the sweep tests: a short sweep's command line and what a finished study holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from maml_studio.run_store import RunStore
+
+# The paper's sine set-up, a few hundred eager iterations per trial, no baseline.
+SHORT = ["--preset", "sine-finn2017", "--set", "training.iterations=400",
+         "--set", "training.validate_every=100", "--set", "training.validation_tasks=10",
+         "--set", "training.train_baseline=false", "--set", "training.compile=off",
+         "--set", "training.threads=1", "--tasks", "20", "--steps", "5"]
+SPACE = '''"algorithm.inner_lr" = { low = 0.002, high = 0.02, log = true }
+"training.seed" = { int = [0, 1000] }
+'''
+
+
+def space_file(folder: Path, text: str = SPACE) -> Path:
+    path = folder / "space.toml"
+    path.write_text(text)
+    return path
+
+
+def start_worker(folder: Path, *extra: str) -> subprocess.Popen:
+    """``python -m maml_studio sweep`` with the short set-up, writing its output to files."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "maml_studio", "sweep", *SHORT, "--space", str(folder / "space.toml"),
+               "--workspace", str(folder / "workspace"), "--study", "short", *extra]
+    number = len(list(folder.glob("worker-*.err")))
+    return subprocess.Popen(command, stdout=open(folder / f"worker-{number}.out", "w"),
+                            stderr=open(folder / f"worker-{number}.err", "w"), env=env)
+
+
+def wait(process: subprocess.Popen, folder: Path, timeout: float = 240) -> int:
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"a worker ran past {timeout} s:\n{logs(folder)}") from None
+
+
+def logs(folder: Path) -> str:
+    return "\n".join(f"--- {path.name}\n{path.read_text()}" for path in sorted(folder.glob("worker-*")))
+
+
+def load(folder: Path, name: str = "short"):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'workspace' / 'sweeps.db'}")
+
+
+def wait_for(condition, timeout: float = 180, what: str = "a condition") -> None:
+    began = time.monotonic()
+    while not condition():
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.1)
+
+
+def check_runs_of_complete_trials(study, workspace: Path) -> None:
+    """Every complete trial has its run in the workspace, holding the trial's own config."""
+    store = RunStore(workspace)
+    runs = {run.id: run for run in store.runs()}
+    for trial in study.get_trials(states=(trial_state().COMPLETE,)):
+        run_id = trial.user_attrs.get("run_id")
+        assert run_id in runs, f"trial {trial.number} has no run in the workspace"
+        assert runs[run_id].name == f"{study.study_name} trial {trial.number}"
+        assert runs[run_id].status == "completed"
+        checkpoint = store.open(run_id)
+        facts = json.loads(checkpoint.info["sweep"])
+        assert facts["study"] == study.study_name and facts["trial"] == trial.number
+        assert facts["params"] == trial.params and facts["value"] == trial.value
+        assert checkpoint.config.algorithm.inner_lr == trial.params["algorithm.inner_lr"]
+        assert checkpoint.config.training.seed == trial.params["training.seed"]
+        assert checkpoint.history.last_iteration == checkpoint.config.training.iterations
+
+
+def trial_state():
+    import optuna
+
+    return optuna.trial.TrialState
