@@ -13,7 +13,6 @@ adaptation panel's computations (curves and decision maps).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -22,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
 from maml_studio import __version__
 from maml_studio.config import ExperimentConfig
 from maml_studio.experiment import Experiment, seed_stream
+from maml_studio.peak_memory import peak_memory_bytes
 from maml_studio.training import CompileStatus, Finished, Progress, Trainer
 
 
@@ -152,20 +152,6 @@ def per_task_loop_rate(config: ExperimentConfig, seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Drop what native code writes to stderr meanwhile (the profiler logs its start and stop)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def peak_memory_mb(inner_steps: int, first_order: bool = False) -> float:
     """Peak memory allocated by one meta-gradient, from the profiler's allocation events."""
     config = paper_sine_config(first_order, inner_steps)
@@ -174,22 +160,8 @@ def peak_memory_mb(inner_steps: int, first_order: bool = False) -> float:
     batch = experiment.family.sample(25, 10, 10, seed_stream(0, "data"))
     args = (state, batch.support_x, batch.support_y, batch.query_x, batch.query_y)
     experiment.learner.meta_gradient(*args)
-    if torch.cuda.is_available() and state[next(iter(state))].is_cuda:  # pragma: no cover
-        torch.cuda.reset_peak_memory_stats()
-        experiment.learner.meta_gradient(*args)
-        return torch.cuda.max_memory_allocated() / 2**20
-    from torch.profiler import ProfilerActivity, profile
-
-    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        result = experiment.learner.meta_gradient(*args)
-        del result
-    events = sorted((e for e in prof.events() if e.cpu_memory_usage),
-                    key=lambda e: e.time_range.start)
-    live = peak = 0
-    for event in events:
-        live += event.cpu_memory_usage
-        peak = max(peak, live)
-    return peak / 2**20
+    cuda = torch.cuda.is_available() and state[next(iter(state))].is_cuda
+    return peak_memory_bytes(lambda: experiment.learner.meta_gradient(*args), cuda=cuda) / 2**20
 
 
 def adaptation_latency_ms(steps: int, runs: int = 50, points: int = 10) -> dict:
@@ -250,6 +222,47 @@ def decision_map_latency_ms(steps: int = 10, resolution: int = 100, runs: int = 
         if run >= 3:
             timings.append(1000 * (time.perf_counter() - started))
     return {"median": statistics.median(timings), "worst": max(timings), "runs": runs}
+
+
+def landscape_latency_ms(runs: int = 15, resolution: int = 64, tasks: int = 25) -> dict:
+    """Time of the parameter-space view's loss landscape, and of the whole slice.
+
+    The bundled sine model (MLP 1-40-40-1), ``tasks`` tasks of 10 query points, the
+    mean query loss on a ``resolution``² grid over the plane of the two principal
+    directions of its adapted offsets: `parameter_slice.landscape` alone (median and
+    worst of ``runs``), and `parameter_slice.parameter_slice` with the directions,
+    paths and meta-gradient arrows (median of a third as many).
+    """
+    from maml_studio.anatomy import sample_batch
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.flat_params import flatten
+    from maml_studio.parameter_slice import landscape, parameter_slice, principal_directions
+    from maml_studio.resources import bundled_checkpoint
+
+    checkpoint = load_checkpoint(bundled_checkpoint())
+    learner = checkpoint.experiment().learner
+    batch = sample_batch(checkpoint.config, tasks, seed=0)
+    directions = principal_directions(learner, checkpoint.state, batch)
+    names, shapes = directions.names, directions.shapes
+    theta = flatten(checkpoint.state, names)
+    vectors = torch.from_numpy(directions.vectors).to(theta.dtype)
+    grid = torch.linspace(-1.0, 1.0, resolution)
+    timings = []
+    for run in range(runs + 2):
+        started = time.perf_counter()
+        landscape(learner.model, learner.loss_fn, theta, vectors, grid, grid, names, shapes,
+                  batch.query_x, batch.query_y)
+        if run >= 2:  # the first runs warm up
+            timings.append(1000 * (time.perf_counter() - started))
+    whole = []
+    for run in range(max(3, runs // 3) + 1):
+        started = time.perf_counter()
+        parameter_slice(learner, checkpoint.state, batch, resolution=resolution)
+        if run >= 1:
+            whole.append(1000 * (time.perf_counter() - started))
+    return {"median": statistics.median(timings), "worst": max(timings), "runs": runs,
+            "slice_median": statistics.median(whole), "slice_runs": len(whole),
+            "grid": resolution, "tasks": tasks}
 
 
 def run_bench(seconds: float = 3.0, compile: bool = True,
@@ -313,6 +326,8 @@ def run_bench(seconds: float = 3.0, compile: bool = True,
         report["adaptation_latency_ms"][f"{steps}_steps"] = adaptation_latency_ms(steps)
     log("decision map: 10 points, 10 steps, 100×100 grid …")
     report["decision_map_latency_ms"] = decision_map_latency_ms()
+    log("parameter space: 64×64 loss landscape over 25 tasks …")
+    report["landscape_latency_ms"] = landscape_latency_ms()
     for steps in (1, 5, 10):
         log(f"memory: {steps} inner step(s) …")
         report["memory_mb"][f"second_order_{steps}_steps"] = peak_memory_mb(steps)
@@ -364,6 +379,13 @@ def format_report(report: dict) -> str:
         lines.append(f"\nadaptation panel plane: 10 new points → decision maps of three models after "
                      f"10 steps on a 100×100 grid: median {latency['median']:.1f} ms, "
                      f"worst {latency['worst']:.1f} ms (of {latency['runs']})")
+    landscape = report.get("landscape_latency_ms")
+    if landscape:
+        lines.append(f"\nparameter space: {landscape['grid']}×{landscape['grid']} mean query-loss "
+                     f"landscape of MLP 1-40-40-1 over {landscape['tasks']} tasks: median "
+                     f"{landscape['median']:.1f} ms, worst {landscape['worst']:.1f} ms (of "
+                     f"{landscape['runs']}); the whole slice with directions, paths and arrows: "
+                     f"median {landscape['slice_median']:.1f} ms")
     lines.append("\npeak memory of one meta-gradient (MB):")
     for key, value in report["memory_mb"].items():
         lines.append(f"  {key.replace('_', ' '):<28}{value:8.2f}")

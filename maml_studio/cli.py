@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from maml_studio import __version__
+from maml_studio import __version__, anatomy_command
 
 EXIT_ERROR = 2
 MAX_EVAL_STEPS = 10_000
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as exc:  # every expected failure type carries a user-facing message
+        from maml_studio.anatomy_command import AnatomyUsageError
         from maml_studio.checkpoint import CheckpointError
         from maml_studio.compare import CompareError
         from maml_studio.errors import ConfigError
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         from maml_studio.pointsets import PointFileError
 
         if isinstance(exc, UsageError | ConfigError | CheckpointError | PointFileError | FigureError
-                                | CompareError | OSError):
+                                | CompareError | AnatomyUsageError | OSError):
             print(f"maml-studio {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
             return EXIT_ERROR
         if isinstance(exc, MemoryError):
@@ -149,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--model", choices=("maml", "pretrained"), default="maml")
     ad.add_argument("--out", type=Path, required=True)
     ad.set_defaults(handler=_run_adapt)
+
+    anatomy_command.add_parser(sub)
 
     fig = sub.add_parser("figure", help="draw the adaptation figure (or the paper's Figure 2) as "
                                         "PNG, SVG, animated GIF or MP4, without a window")
