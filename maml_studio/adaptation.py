@@ -91,6 +91,7 @@ def adapt_models_together(
     predictions = []
     tensors = [params[name].detach().clone().requires_grad_(True) for name in names]
     rate_list = [rates[name] for name in names]
+    varying = _rates_vary(models)
     for step in range(steps + 1):
         if interrupted is not None and interrupted():
             return None
@@ -102,6 +103,8 @@ def adapt_models_together(
         with torch.enable_grad():
             loss = loss_fn(model.forward(current, support), targets).sum()  # models are independent
             grads = torch.autograd.grad(loss, tensors)
+        if varying:  # MAML++'s learned rates: one per step
+            rate_list = [_rates(models, lr, step, params)[name] for name in names]
         with torch.no_grad():
             tensors = [(t - r * g).requires_grad_(True)
                        for t, r, g in zip(tensors, rate_list, grads, strict=True)]
@@ -118,14 +121,26 @@ def adapt_models_together(
 def _stacked(models: list[tuple[MetaLearner, Params]], lr: float | None):
     """Parameter names, and every model's parameters and inner rates stacked along dim 0."""
     names = list(models[0][0].model.shapes())
-    params, rates = {}, {}
-    for name in names:
-        params[name] = torch.stack([learner.network(state)[name] for learner, state in models])
+    params = {name: torch.stack([learner.network(state)[name] for learner, state in models])
+              for name in names}
+    return names, params, _rates(models, lr, 0, params)
+
+
+def _rates(models: list[tuple[MetaLearner, Params]], lr: float | None, step: int,
+           params: Params) -> Params:
+    """Every model's step sizes of inner step ``step``, stacked along dim 0 like ``params``."""
+    rates = {}
+    for name, stacked in params.items():
         rates[name] = torch.stack([
-            torch.as_tensor(learner.inner_rates(state, lr).get(name, 0.0),
-                            dtype=params[name].dtype).expand(params[name].shape[1:])
+            torch.as_tensor(learner.step_rates(state, step, lr).get(name, 0.0),
+                            dtype=stacked.dtype).expand(stacked.shape[1:])
             for learner, state in models])
-    return names, params, rates
+    return rates
+
+
+def _rates_vary(models: list[tuple[MetaLearner, Params]]) -> bool:
+    """Whether a model's step sizes change from step to step (MAML++'s learned rates)."""
+    return any(getattr(learner, "learned_rates", False) for learner, _ in models)
 
 
 def adapted_parameters_together(
@@ -135,13 +150,15 @@ def adapted_parameters_together(
     steps: int,
     lr: float | None = None,
     start: Params | None = None,
+    first_step: int = 0,
 ) -> list[Params]:
     """Every model's parameters after 0 … ``steps`` steps on one task's support points.
 
     Like `adapt_models_together` without predictions: each entry holds the
     models stacked along dim 0, for `MLP.forward` on inputs ``[models, N, d]``.
     Used where predicting at every step would be wasted work (a 100×100 plane).
-    ``start`` continues an earlier trajectory from its last entry.
+    ``start`` continues an earlier trajectory from its last entry, which is the
+    parameters after ``first_step`` steps (for step sizes that change by step).
     """
     model, loss_fn = models[0][0].model, models[0][0].loss_fn
     names, params, rates = _stacked(models, lr)
@@ -151,7 +168,10 @@ def adapted_parameters_together(
         return trajectory * (steps + 1)
     count = len(models)
     inputs, targets = support_x.expand(count, -1, -1), support_y.expand(count, -1, -1)
-    for _ in range(steps):
+    varying = _rates_vary(models)
+    for step in range(first_step, first_step + steps):
+        if varying:
+            rates = _rates(models, lr, step, params)
         with torch.enable_grad():
             tensors = [t.detach().requires_grad_(True) for t in tensors]
             loss = loss_fn(model.forward(dict(zip(names, tensors, strict=True)), inputs), targets).sum()

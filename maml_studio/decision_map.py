@@ -60,7 +60,7 @@ def decision_maps(
         trajectory = adapted_parameters_together(learners, support_x, support_y, steps, lr)
     elif len(trajectory) <= steps:
         more = adapted_parameters_together(learners, support_x, support_y, steps + 1 - len(trajectory),
-                                           lr, start=trajectory[-1])
+                                           lr, start=trajectory[-1], first_step=len(trajectory) - 1)
         trajectory = trajectory + more[1:]
     scored = torch.cat([support_x, query_x]) if query_x is not None else support_x
     k, shown_steps = support_x.shape[0], step + 1

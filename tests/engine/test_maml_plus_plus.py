@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from maml_studio.adaptation import adapt_models_together, adapted_parameters_together
 from maml_studio.algorithms import MAMLPlusPlus, build_learner
 from maml_studio.algorithms.hand_batched import hand_batched_meta_gradient
 from maml_studio.algorithms.maml import MAML
@@ -121,6 +122,26 @@ def test_learned_step_rates_are_meta_learned_saved_and_used_when_adapting(tmp_pa
     torch.testing.assert_close(loaded.state[STEP_RATE_PREFIX + "layer2.bias"],
                                state[STEP_RATE_PREFIX + "layer2.bias"])
     assert isinstance(loaded.experiment().learner, MAMLPlusPlus)
+
+
+def test_the_interactive_adaptation_paths_take_each_steps_learned_rate():
+    learner, state, batch = _setup(learned_step_rates=True)
+    baseline = build_learner("pretrained", learner.model, mse, learner.config)
+    base_state = baseline.init_state(generator_for(8))
+    x, y, q = batch.support_x[0], batch.support_y[0], batch.query_x[0]
+    expected = list(learner.adapt_steps(state, x[None], y[None], 5))
+    models = [(learner, state), (baseline, base_state)]
+    results = adapt_models_together(models, x, y, q, 5)
+    for step, params in enumerate(expected):
+        torch.testing.assert_close(results[0].predictions[step, 0],
+                                   learner.model.forward(params, q[None])[0])
+    plain = adapt_models_together([(baseline, base_state)], x, y, q, 5)[0]
+    torch.testing.assert_close(results[1].predictions, plain.predictions)
+    first = adapted_parameters_together(models, x, y, 2)
+    more = adapted_parameters_together(models, x, y, 3, start=first[-1], first_step=2)
+    for step, params in enumerate(first + more[1:]):
+        for name in params:
+            torch.testing.assert_close(params[name][0], expected[step][name][0])
 
 
 def _run(config, iterations=None):
