@@ -41,6 +41,7 @@ from maml_studio.gui.training_controller import LossUpdate, TrainingController
 from maml_studio.gui.window_dialogs import WindowDialogs
 from maml_studio.gui.window_files import WindowFiles
 from maml_studio.gui.window_runs import WindowRuns
+from maml_studio.gui.window_sweeps import WindowSweeps
 from maml_studio.history import History
 from maml_studio.memory import check_memory
 from maml_studio.resources import preset_names
@@ -55,7 +56,7 @@ WINDOW_STATE_VERSION = 2
 APPLICATION = "MAML Studio"
 
 
-class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
+class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWindow):
     def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None,
                  workspace: str | Path | None = None) -> None:
         super().__init__()
@@ -111,6 +112,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
         self.adaptation.status_changed.connect(self._adaptation_status)
         self.setCentralWidget(self.tabs)
         self._build_runs_dock(workspace)  # after the views it draws into
+        self._build_sweeps_view()  # the workspace's studies
 
         self._build_actions()
         self._build_status_bar()
@@ -478,7 +480,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowRuns, QMainWindow):
 
     def plots(self) -> list:
         return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot,
-                self.adaptation.paper_plot, self.evaluation.plot]
+                self.adaptation.paper_plot, self.evaluation.plot, *self.sweeps_view.plots()]
 
     def set_presentation_mode(self, on: bool) -> None:
         self.presentation = bool(on)

@@ -1,0 +1,418 @@
+"""The Sweeps tab: the studies of the workspace's sweep storage, one study's trials and plots.
+
+The studies are read by `maml_studio.sweep_results` (plain data, no Qt) on a thread of
+its own: a refresh asked for while one reads runs when it ends, and only the newest
+result is shown. For the chosen study the tab shows the trials table (number, state,
+objective, parameters, duration, note), the objective of the complete trials against
+a chosen parameter and against the trial number (with the best so far), and the best
+trial highlighted in all three. "Open run" (or a double click) asks the window to open
+the run a trial kept in the workspace; a click on a point selects its trial.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from maml_studio.gui.runs_dock import _duration, _Number
+
+POINT_COLOUR = "#1f77b4"
+BEST_COLOUR = "#d95f02"
+NUMBER_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class _Relay(QObject):
+    read = Signal(object, object, str, int)  # studies, study results, error, generation
+
+
+def read_workspace(folder: Path, study: str | None):
+    """The workspace's studies and one study's trials (the chosen one, else the first)."""
+    from maml_studio.sweep_results import read_studies, read_study, workspace_storage
+
+    url = workspace_storage(folder)
+    if url is None:
+        return [], None
+    studies = read_studies(url)
+    names = [summary.name for summary in studies]
+    chosen = study if study in names else (names[0] if names else None)
+    return studies, read_study(url, chosen) if chosen else None
+
+
+class SweepsView(QWidget):
+    open_requested = Signal(str, str)  # a trial's run id, and the workspace it was written to
+
+    def __init__(self, folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Sweeps")
+        self.folder = Path(folder)
+        self.studies: list = []
+        self.results = None  # StudyResults of the study on show
+        self._generation = 0
+        self._reading = False
+        self._again = False
+        self._relay = _Relay()
+        self._relay.read.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        layout = QVBoxLayout(self)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Study"))
+        self.study_box = QComboBox()
+        self.study_box.setAccessibleName("Study")
+        self.study_box.setMinimumContentsLength(18)
+        self.study_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.study_box.activated.connect(lambda _: self.refresh())
+        top.addWidget(self.study_box)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setAccessibleName("Refresh sweeps")
+        self.refresh_button.setToolTip("Read the studies of the workspace again")
+        self.refresh_button.clicked.connect(self.refresh)
+        top.addWidget(self.refresh_button)
+        self.status = QLabel("")
+        self.status.setAccessibleName("Sweeps status")
+        self.status.setWordWrap(True)
+        top.addWidget(self.status, 1)
+        layout.addLayout(top)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.table = QTableWidget(0, 0)
+        self.table.setAccessibleName("Trials table")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSortingEnabled(True)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.itemDoubleClicked.connect(lambda _: self.open_selected())
+        left_layout.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open run")
+        self.open_button.setAccessibleName("Open run")
+        self.open_button.setToolTip("Show the run this trial kept in the workspace as the window's model")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_selected)
+        row.addWidget(self.open_button)
+        self.counts = QLabel("")
+        self.counts.setAccessibleName("Trial counts")
+        row.addWidget(self.counts, 1)
+        left_layout.addLayout(row)
+        splitter.addWidget(left)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        choose = QHBoxLayout()
+        choose.addWidget(QLabel("Objective against"))
+        self.parameter_box = QComboBox()
+        self.parameter_box.setAccessibleName("Parameter")
+        self.parameter_box.currentIndexChanged.connect(lambda _: self._draw_parameter())
+        choose.addWidget(self.parameter_box)
+        choose.addStretch(1)
+        right_layout.addLayout(choose)
+        self.parameter_plot = pg.PlotWidget()
+        self.parameter_plot.setAccessibleName("Objective against parameter")
+        self.trial_plot = pg.PlotWidget()
+        self.trial_plot.setAccessibleName("Objective against trial")
+        self.trial_plot.setLabel("bottom", "trial")
+        for plot in (self.parameter_plot, self.trial_plot):
+            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.setMenuEnabled(False)
+            right_layout.addWidget(plot, 1)
+        self._parameter_points = self._scatter(self.parameter_plot)
+        self._trial_points = self._scatter(self.trial_plot)
+        self._best_so_far = self.trial_plot.plot([], [], pen=pg.mkPen(BEST_COLOUR, width=1.5),
+                                                 stepMode=None, name="best so far")
+        self._best_marks = [self._best_mark(plot) for plot in (self.parameter_plot, self.trial_plot)]
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter, 1)
+
+    # -- plots -----------------------------------------------------------------------------------
+    def plots(self) -> list[pg.PlotWidget]:
+        return [self.parameter_plot, self.trial_plot]
+
+    def _scatter(self, plot: pg.PlotWidget) -> pg.ScatterPlotItem:
+        points = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), brush=pg.mkBrush(POINT_COLOUR + "c0"),
+                                    hoverable=True, hoverSize=11)
+        points.sigClicked.connect(lambda _, spots, *rest: self._point_clicked(spots))
+        plot.addItem(points)
+        return points
+
+    def _best_mark(self, plot: pg.PlotWidget) -> tuple[pg.ScatterPlotItem, pg.TextItem]:
+        mark = pg.ScatterPlotItem(size=18, symbol="star", pen=pg.mkPen("#ffffff", width=0.8),
+                                  brush=pg.mkBrush(BEST_COLOUR))
+        mark.setZValue(10)
+        plot.addItem(mark)
+        label = pg.TextItem("", color=BEST_COLOUR, anchor=(0, 1.2))
+        label.setZValue(11)
+        plot.addItem(label)
+        return mark, label
+
+    # -- reading -----------------------------------------------------------------------------------
+    def set_workspace(self, folder: Path) -> None:
+        """Show the studies of another workspace (its own study choice starts afresh)."""
+        self.folder = Path(folder)
+        self.study_box.clear()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the studies again off the GUI thread; one read at a time, the newest shown."""
+        if self._reading:
+            self._again = True
+            return
+        self._reading, self._again = True, False
+        self._generation += 1
+        generation, folder, study = self._generation, self.folder, self.study_box.currentText() or None
+        self.refresh_button.setEnabled(False)
+
+        def work() -> None:
+            try:
+                studies, results = read_workspace(folder, study)
+                error = ""
+            except Exception as exc:  # a storage being created, a locked or damaged file: said, not fatal
+                studies, results, error = None, None, str(exc) or type(exc).__name__
+            self._relay.read.emit(studies, results, error, generation)
+
+        threading.Thread(target=work, name="maml-sweeps-read", daemon=True).start()
+
+    @property
+    def reading(self) -> bool:
+        return self._reading
+
+    def _deliver(self, studies, results, error: str, generation: int) -> None:
+        self._reading = False
+        self.refresh_button.setEnabled(True)
+        if self._again:
+            self.refresh()
+            return
+        if generation != self._generation:
+            return
+        if error:
+            self.status.setText(f"Cannot read the sweeps: {error.splitlines()[0][:300]}")
+            return
+        self.studies = studies
+        self._fill_studies(results.name if results is not None else None)
+        self.show_results(results)
+
+    def _fill_studies(self, current: str | None) -> None:
+        self.study_box.blockSignals(True)
+        self.study_box.clear()
+        for summary in self.studies:
+            self.study_box.addItem(summary.name)
+            index = self.study_box.count() - 1
+            self.study_box.setItemData(index, f"{summary.complete} of {summary.trials} trials complete, "
+                                              f"{summary.direction}s {summary.metric}",
+                                       Qt.ItemDataRole.ToolTipRole)
+        if current is not None:
+            self.study_box.setCurrentText(current)
+        self.study_box.blockSignals(False)
+
+    # -- showing a study ---------------------------------------------------------------------------
+    def show_results(self, results) -> None:
+        self.results = results
+        if results is None:
+            self.status.setText(f"No sweeps in this workspace yet: maml-studio sweep … --workspace "
+                                f"{self.folder} adds them.")
+            self.counts.setText("")
+            self.table.setRowCount(0)
+            self.table.setColumnCount(0)
+            self.parameter_box.clear()
+            self._draw_parameter()
+            self._draw_trials()
+            return
+        best = results.trial(results.best) if results.best is not None else None
+        self.status.setText(f"{results.name}: {results.direction}s {_metric_name(results.metric)}"
+                            + (f"; best trial {best.number}, {_value(results.metric, best.value)}"
+                               if best is not None else "; no complete trial yet"))
+        counts = results.counts
+        self.counts.setText(", ".join(f"{count} {state}" for state, count in counts.items() if count))
+        self._fill_table(results)
+        chosen = self.parameter_box.currentText()
+        self.parameter_box.blockSignals(True)
+        self.parameter_box.clear()
+        self.parameter_box.addItems(list(results.parameters))
+        if chosen in results.parameters:
+            self.parameter_box.setCurrentText(chosen)
+        self.parameter_box.blockSignals(False)
+        self._draw_parameter()
+        self._draw_trials()
+
+    def _fill_table(self, results) -> None:
+        selected = self.selected_number()
+        metric = _metric_name(results.metric)
+        headers = ["Trial", "State", metric, *[_short(p, results.parameters) for p in results.parameters],
+                   "Duration", "Note"]
+        self.table.setSortingEnabled(False)
+        self.table.clear()
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(results.trials))
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        for row, trial in enumerate(results.trials):
+            is_best = trial.number == results.best
+            cells = [_Number(trial.number, f"{trial.number} ★" if is_best else str(trial.number)),
+                     QTableWidgetItem(trial.state),
+                     _Number(trial.value, _value(results.metric, trial.value, short=True))]
+            for parameter in results.parameters:
+                value = trial.params.get(parameter)
+                number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+                cells.append(_Number(number, _param_text(value)) if number is not None
+                             else QTableWidgetItem(_param_text(value)))
+            cells += [_Number(trial.seconds, "" if trial.seconds is None else _duration(trial.seconds)),
+                      QTableWidgetItem(trial.note)]
+            for column, cell in enumerate(cells):
+                cell.setData(NUMBER_ROLE, trial.number)
+                if is_best:
+                    cell.setFont(bold)
+                    cell.setToolTip(f"the best trial: {_value(results.metric, trial.value)}")
+                elif trial.run_id is None:
+                    cell.setToolTip("this trial kept no run")
+                self.table.setItem(row, column, cell)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        if selected is not None:
+            self.select_trial(selected)
+        self._selection_changed()
+
+    def _draw_parameter(self) -> None:
+        plot, results = self.parameter_plot, self.results
+        parameter = self.parameter_box.currentText() or None
+        axis = results.axes.get(parameter) if results is not None and parameter else None
+        if results is None or parameter is None:
+            self._set_points(self._parameter_points, [], [], [])
+            self._mark_best(0, None)
+            return
+        xs, ys, numbers = results.points(parameter)
+        log = axis is not None and axis.kind == "log"
+        plot.setLogMode(x=log, y=False)
+        bottom = plot.getAxis("bottom")
+        if axis is not None and axis.kind == "categorical":
+            bottom.setTicks([list(enumerate(axis.labels))])
+            plot.setXRange(-0.5, len(axis.labels) - 0.5, padding=0.05)
+        else:
+            bottom.setTicks(None)
+        plot.setLabel("bottom", parameter + (" (log scale)" if log else ""))
+        plot.setLabel("left", _metric_name(results.metric))
+        # The axis of a log plot labels 10^x; a scatter item takes its x as log10 itself.
+        shown_x = [math.log10(x) if log and x > 0 else x for x in xs]
+        self._set_points(self._parameter_points, shown_x, ys, numbers)
+        best = numbers.index(results.best) if results.best in numbers else None
+        self._mark_best(0, None if best is None else (shown_x[best], ys[best]))
+        if axis is None or axis.kind != "categorical":
+            plot.enableAutoRange()
+
+    def _draw_trials(self) -> None:
+        results = self.results
+        if results is None:
+            self._set_points(self._trial_points, [], [], [])
+            self._best_so_far.setData([], [])
+            self._mark_best(1, None)
+            return
+        xs, ys, numbers = results.points(None)
+        self._set_points(self._trial_points, xs, ys, numbers)
+        self.trial_plot.setLabel("left", _metric_name(results.metric))
+        if ys:
+            running = (np.maximum.accumulate if results.direction == "maximize" else np.minimum.accumulate)(
+                np.asarray(ys))
+            self._best_so_far.setData(xs, running)
+        else:
+            self._best_so_far.setData([], [])
+        best = numbers.index(results.best) if results.best in numbers else None
+        self._mark_best(1, None if best is None else (xs[best], ys[best]))
+        self.trial_plot.enableAutoRange()
+
+    def _set_points(self, item: pg.ScatterPlotItem, xs, ys, numbers) -> None:
+        item.setData(x=list(xs), y=list(ys), data=list(numbers))
+
+    def _mark_best(self, which: int, point: tuple[float, float] | None) -> None:
+        mark, label = self._best_marks[which]
+        if point is None:
+            mark.setData([], [])
+            label.setText("")
+            return
+        mark.setData([point[0]], [point[1]])
+        label.setText(f"best: trial {self.results.best}")
+        label.setPos(point[0], point[1])
+
+    # -- trials ------------------------------------------------------------------------------------
+    def selected_number(self) -> int | None:
+        items = self.table.selectedItems()
+        return items[0].data(NUMBER_ROLE) if items else None
+
+    def select_trial(self, number: int) -> bool:
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            if item is not None and item.data(NUMBER_ROLE) == number:
+                self.table.selectRow(row)
+                self.table.scrollToItem(item)
+                return True
+        return False
+
+    def _point_clicked(self, spots) -> None:
+        if len(spots):
+            self.select_trial(int(spots[0].data()))
+
+    def _selection_changed(self) -> None:
+        number = self.selected_number()
+        trial = self.results.trial(number) if self.results is not None and number is not None else None
+        self.open_button.setEnabled(trial is not None and trial.run_id is not None)
+
+    def open_selected(self) -> bool:
+        number = self.selected_number()
+        if self.results is None or number is None:
+            return False
+        trial = self.results.trial(number)
+        if trial.run_id is None:
+            self.status.setText(f"Trial {number} kept no run ({trial.state}).")
+            return False
+        self.open_requested.emit(trial.run_id, trial.workspace or "")
+        return True
+
+
+def _metric_name(metric: str) -> str:
+    return {"mse": "validation MSE", "accuracy": "validation accuracy"}.get(metric, f"validation {metric}")
+
+
+def _value(metric: str, value: float | None, short: bool = False) -> str:
+    if value is None:
+        return ""
+    if metric == "accuracy":
+        return f"{100 * value:.2f}%"
+    return f"{value:.4g}" if short else f"{_metric_name(metric)} {value:.4g}"
+
+
+def _param_text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _short(parameter: str, parameters: tuple[str, ...]) -> str:
+    tail = parameter.partition(".")[2] or parameter
+    tails = [p.partition(".")[2] for p in parameters]
+    return tail if tails.count(tail) == 1 else parameter
