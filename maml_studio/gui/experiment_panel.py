@@ -7,6 +7,7 @@ from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from maml_studio.config import ConfigError, ExperimentConfig
+from maml_studio.config_sections import MAML_PLUS_PLUS
 from maml_studio.devices import device_availability
 from maml_studio.gui.fields import FieldEditor
 from maml_studio.gui.preview_plot import PreviewPlot
@@ -18,7 +19,8 @@ GROUPS = {
     "Model": ["model.hidden", "model.activation"],
     "Algorithm": ["algorithm.name", "algorithm.first_order", "algorithm.inner_lr",
                   "algorithm.inner_steps", "algorithm.test_inner_steps", "algorithm.support_size",
-                  "algorithm.query_size"],
+                  "algorithm.query_size", "algorithm.multi_step_loss_iterations",
+                  "algorithm.learned_step_rates", "algorithm.first_order_iterations"],
     "Training": ["training.iterations", "training.meta_batch_size", "training.optimizer",
                  "training.outer_lr", "training.lr_decay", "training.grad_clip",
                  "training.train_baseline", "training.seed", "training.device",
@@ -34,6 +36,9 @@ NOT_APPLICABLE = {
     ("reptile", "query_size"): "Reptile's update uses only the support points; query points "
                                "would only measure the loss shown while training.",
 }
+
+
+MAML_PLUS_PLUS_KEYS = tuple(f"algorithm.{name}" for name in MAML_PLUS_PLUS)
 
 
 class ExperimentPanel(QWidget):
@@ -58,6 +63,7 @@ class ExperimentPanel(QWidget):
         layout.addWidget(task_group)
 
         self.editors: dict[str, FieldEditor] = {}
+        self.inapplicable: set[str] = set()  # MAML++ options the chosen algorithm lacks
         self.form_widgets: list[QWidget] = [self.task_editor]
         for title, keys in GROUPS.items():
             group = QGroupBox(title)
@@ -99,6 +105,18 @@ class ExperimentPanel(QWidget):
         first_order.widget.setToolTip(NOT_APPLICABLE.get((name, "first_order"), first_order.help))
         query.widget.setEnabled(name != "reptile")
         query.widget.setToolTip(NOT_APPLICABLE.get((name, "query_size"), query.help))
+        self.inapplicable = set()  # options of MAML: one the algorithm lacks keeps its default
+        for key in MAML_PLUS_PLUS_KEYS:
+            editor = self.editors[key]
+            applies = name in ("maml", "fomaml") and not (
+                key == "algorithm.first_order_iterations" and name == "fomaml")
+            if not applies:
+                self.inapplicable.add(key)
+            editor.widget.setEnabled(applies)
+            editor.widget.setToolTip(editor.help if applies else
+                                     f"A MAML++ option of second-order MAML; not for {name}."
+                                     if key == "algorithm.first_order_iterations" else
+                                     f"A MAML++ option of MAML; not for {name}.")
 
     def _task_changed(self) -> None:
         guard_wheel_in(self)  # the family's range rows may be new
@@ -121,6 +139,8 @@ class ExperimentPanel(QWidget):
         config = ExperimentConfig()
         config.task = self.task_editor.task_config()
         for key, editor in self.editors.items():
+            if key in self.inapplicable:
+                continue  # an option the chosen algorithm does not have: left at its default
             config.set(key, editor.value())
         config.check()
         return config

@@ -24,6 +24,9 @@ LABELS = {
     "algorithm.test_inner_steps": "Inner steps (testing)",
     "algorithm.support_size": "Support points (K-shot)",
     "algorithm.query_size": "Query points",
+    "algorithm.multi_step_loss_iterations": "MAML++ multi-step loss (iterations)",
+    "algorithm.learned_step_rates": "MAML++ learned per-step rates",
+    "algorithm.first_order_iterations": "MAML++ first-order iterations",
     "training.iterations": "Iterations",
     "training.meta_batch_size": "Meta-batch size",
     "training.optimizer": "Outer optimiser",
@@ -42,7 +45,8 @@ LABELS = {
 CHOICE_TEXT = {
     "maml": "MAML", "fomaml": "First-order MAML", "reptile": "Reptile", "metasgd": "Meta-SGD",
     "anil": "ANIL", "relu": "ReLU", "tanh": "tanh", "adam": "Adam", "sgd": "SGD",
-    "none": "constant", "linear": "linear decay to 0", "auto": "auto", "cpu": "CPU",
+    "none": "constant", "linear": "linear decay to 0", "cosine": "cosine annealing to 0",
+    "auto": "auto", "cpu": "CPU",
     "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "off": "off", "wait": "before training",
 }
 
