@@ -241,8 +241,10 @@ EDGES = {
     ("algorithm", "first_order"): [True, False], ("algorithm", "inner_lr"): [1e-6, 0.5, 5.0, 100.0, 1e4],
     ("algorithm", "inner_steps"): [1, 3], ("algorithm", "test_inner_steps"): [1, 3],
     ("algorithm", "support_size"): [1, 2], ("algorithm", "query_size"): [1, 2],
+    ("algorithm", "multi_step_loss_iterations"): [0, 1, 5],
+    ("algorithm", "learned_step_rates"): [True, False], ("algorithm", "first_order_iterations"): [0, 2],
     ("training", "meta_batch_size"): [1, 3], ("training", "optimizer"): ["adam", "sgd"],
-    ("training", "outer_lr"): [1e-6, 10.0, 1e4], ("training", "lr_decay"): ["none", "linear"],
+    ("training", "outer_lr"): [1e-6, 10.0, 1e4], ("training", "lr_decay"): ["none", "linear", "cosine"],
     ("training", "grad_clip"): [0.0, 1e-6, 1e6], ("training", "train_baseline"): [True, False],
     ("training", "validate_every"): [1, 2, 1000], ("training", "validation_tasks"): [1, 2],
 }
