@@ -106,7 +106,7 @@ def open_storage(url: str, *, heartbeat: int | None = None, writing: bool = True
             with storage_lock(path if writing else None):
                 if path is not None and writing:
                     _use_wal(path)
-                storage = optuna.storages.RDBStorage(url, **kwargs)
+                storage = optuna.storages.RDBStorage(_with_driver(url), **kwargs)
         except ImportError as exc:  # the database's driver
             raise SweepError(f"cannot open {shown_url(url)}: its database driver is missing "
                              f"({one_line(str(exc.__cause__ or exc))}); {INSTALL_HINT}") from None
@@ -121,6 +121,15 @@ def open_storage(url: str, *, heartbeat: int | None = None, writing: bool = True
         return storage
     detail = one_line(str(getattr(last, "orig", None) or last))[:300]
     raise SweepError(f"cannot open the study storage {shown_url(url)}: {detail}")
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://…`` opened with psycopg 3, the driver the sweep extra installs (which
+    driver SQLAlchemy takes for a bare ``postgresql://`` depends on its version)."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            return "postgresql+psycopg://" + url[len(bare):]
+    return url
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

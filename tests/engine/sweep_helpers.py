@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,10 +50,11 @@ def logs(folder: Path) -> str:
     return "\n".join(f"--- {path.name}\n{path.read_text()}" for path in sorted(folder.glob("worker-*")))
 
 
-def load(folder: Path, name: str = "short"):
+def load(folder: Path, name: str = "short", storage: str | None = None):
     import optuna
 
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder / 'workspace' / 'sweeps.db'}")
+    return optuna.load_study(study_name=name,
+                             storage=storage or f"sqlite:///{folder / 'workspace' / 'sweeps.db'}")
 
 
 def wait_for(condition, timeout: float = 180, what: str = "a condition") -> None:
@@ -85,3 +87,65 @@ def trial_state():
     import optuna
 
     return optuna.trial.TrialState
+
+
+# -- the scenarios, on any storage ------------------------------------------------------------------
+def two_workers_share_one_study(folder: Path, storage: str | None = None) -> None:
+    """Two processes at once: every number once, the count exactly, each trial's run kept."""
+    space_file(folder)
+    extra = ["--storage", storage] if storage else []
+    workers = [start_worker(folder, "--trials", "6", *extra) for _ in range(2)]
+    codes = [wait(worker, folder) for worker in workers]
+    assert codes == [0, 0], logs(folder)
+    study = load(folder, storage=storage)
+    trials = study.get_trials()
+    numbers = [trial.number for trial in trials]
+    assert sorted(numbers) == list(range(len(trials)))  # every number once
+    complete = [t for t in trials if t.state == trial_state().COMPLETE]
+    assert len(complete) == 6, logs(folder)
+    # Both processes took trials of the one study.
+    pids = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in complete}
+    assert pids == {str(worker.pid) for worker in workers}, logs(folder)
+    check_runs_of_complete_trials(study, folder / "workspace")
+    for number in range(2):  # both end on the study's count, not their own
+        assert "6 of 6 trials complete" in (folder / f"worker-{number}.out").read_text(), logs(folder)
+
+
+def a_killed_worker_loses_nothing(folder: Path, storage: str | None = None) -> None:
+    """One worker is killed (SIGKILL) mid-trial: its trial is marked failed and queued again,
+    the other worker runs it and finishes the count."""
+    space_file(folder)
+    extra = ["--storage", storage] if storage else []
+    survivor = start_worker(folder, "--trials", "5", "--heartbeat", "2", *extra)
+    doomed = start_worker(folder, "--trials", "5", "--heartbeat", "2", *extra)
+    states = trial_state()
+
+    def doomed_trial():
+        if storage is None and not (folder / "workspace" / "sweeps.db").exists():
+            return None
+        try:
+            trials = load(folder, storage=storage).get_trials(deepcopy=False)
+        except Exception:  # the study is being created
+            return None
+        complete = sum(t.state == states.COMPLETE for t in trials)
+        return next((t for t in trials if t.state == states.RUNNING and complete >= 1
+                     and t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")), None)
+
+    wait_for(lambda: doomed_trial() is not None or doomed.poll() is not None, what="a trial of the worker")
+    killed = doomed_trial()
+    assert killed is not None, logs(folder)
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    assert wait(survivor, folder) == 0, logs(folder)
+
+    study = load(folder, storage=storage)
+    trials = {t.number: t for t in study.get_trials()}
+    assert sorted(trials) == list(range(len(trials)))
+    assert trials[killed.number].state == states.FAIL  # its worker stopped beating
+    retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].params == killed.params
+    assert retries[0].state == states.COMPLETE
+    assert retries[0].user_attrs["worker"].endswith(f":{survivor.pid}")
+    assert sum(t.state == states.COMPLETE for t in trials.values()) == 5, logs(folder)
+    check_runs_of_complete_trials(study, folder / "workspace")
+    assert "5 of 5 trials complete" in (folder / "worker-0.out").read_text()
