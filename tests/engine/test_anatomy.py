@@ -172,6 +172,21 @@ def test_anatomy_measures_the_meta_steps_time_and_memory_and_refuses_the_baselin
         meta_gradient_anatomy(baseline, baseline.init_state(generator_for(0)), batch)
 
 
+def test_a_live_run_offers_its_last_meta_batch_for_the_anatomy(small_config):
+    from maml_studio.training import Trainer
+
+    small_config.training.iterations = 3
+    small_config.training.train_baseline = False
+    trainer = Trainer(small_config)
+    assert trainer.latest_batch() is None
+    for _event in trainer.run():
+        pass
+    batch = trainer.latest_batch()
+    assert batch.num_tasks == small_config.training.meta_batch_size
+    anatomy = meta_gradient_anatomy(trainer.experiment.learner, trainer.snapshot()["state"], batch)
+    assert anatomy.tasks == 25 and anatomy.norms["maml"] > 0
+
+
 # -- the inner loop, step by step ---------------------------------------------------------------
 def test_inner_loop_curves_match_a_direct_loop_over_steps():
     config = ExperimentConfig()
