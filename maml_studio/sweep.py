@@ -45,6 +45,7 @@ from maml_studio.history import History
 from maml_studio.inputs import one_line, shown
 from maml_studio.memory import check_memory
 from maml_studio.run_store import RunStore, WorkspaceError
+from maml_studio.sweep_results import remember_storage
 from maml_studio.sweep_space import SearchSpace, SweepError
 from maml_studio.sweep_storage import (
     open_storage,
@@ -179,6 +180,7 @@ def run_sweep(plan: SweepPlan, store: RunStore, *, log: Callable[[str], None] | 
               ) -> SweepOutcome:
     """Run trials of ``plan``'s study in this process until it holds ``plan.trials`` complete."""
     plan.check()
+    remember_storage(store.folder, plan.storage)  # the window lists the studies of every storage noted
     return _Worker(plan, store, log or (lambda message: print(message, file=sys.stderr))).run()
 
 

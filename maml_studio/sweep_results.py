@@ -1,11 +1,15 @@
 """The studies of a sweep storage as plain data, for the window's Sweeps view (no Qt).
 
-`read_studies` lists the studies of a storage (name, objective, trial counts, best
-value); `read_study` reads one study's trials: number, state, objective, parameters
-(as the config takes them), duration, the run each trial kept in the workspace, and
-which trial is best. `StudyResults.points` gives the objective against a parameter or
-against the trial number, the way a scatter plot draws them. Reading opens the storage
-for reading only and never creates a database.
+A workspace's studies live in its ``sweeps.db`` and in the storages that sweeps keeping
+their runs in it were given with ``--storage`` (PostgreSQL, another SQLite file): each
+such sweep notes its storage in the workspace's ``sweep-storages.json``, without its
+password (libpq takes that from ``~/.pgpass`` or ``PGPASSWORD``), and
+`workspace_storages` lists them all. `read_studies` lists the studies of a storage
+(name, objective, trial counts, best value); `read_study` reads one study's trials:
+number, state, objective, parameters (as the config takes them), duration, the run each
+trial kept in the workspace, and which trial is best. `StudyResults.points` gives the
+objective against a parameter or against the trial number, the way a scatter plot draws
+them. Reading a SQLite storage opens it for reading only and never creates the file.
 """
 
 from __future__ import annotations
@@ -16,7 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maml_studio.sweep_storage import SQLITE_NAME, default_storage_url, open_storage, require_optuna
+from maml_studio.atomic_files import atomic_write_bytes
+from maml_studio.inputs import DocumentError, parse_json
+from maml_studio.sweep_storage import (
+    SQLITE_NAME,
+    default_storage_url,
+    open_storage,
+    require_optuna,
+    sqlite_file,
+    without_password,
+)
+
+STORAGES_NAME = "sweep-storages.json"
+MAX_REMEMBERED = 50
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 
@@ -55,6 +71,7 @@ class Axis:
 @dataclass(frozen=True)
 class StudyResults:
     name: str
+    storage: str  # the URL it was read from
     direction: str
     metric: str
     parameters: tuple[str, ...]  # in the order of the search space
@@ -92,8 +109,40 @@ class StudyResults:
 
 
 def workspace_storage(folder: str | Path) -> str | None:
-    """The URL of a workspace's sweep storage, or None when it has none yet."""
+    """The URL of a workspace's own sweep storage, or None when it has none yet."""
     return default_storage_url(folder) if (Path(folder) / SQLITE_NAME).is_file() else None
+
+
+def workspace_storages(folder: str | Path) -> list[str]:
+    """Every storage whose studies keep runs in the workspace: its own first, then the noted."""
+    own = workspace_storage(folder)
+    noted = [url for url in remembered_storages(folder) if url != default_storage_url(folder)
+             and (sqlite_file(url) is None or sqlite_file(url).is_file())]
+    return ([own] if own else []) + noted
+
+
+def remembered_storages(folder: str | Path) -> list[str]:
+    path = Path(folder) / STORAGES_NAME
+    try:
+        data = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, DocumentError):
+        return []
+    storages = data.get("storages") if isinstance(data, dict) else None
+    if not isinstance(storages, list):
+        return []
+    return [url for url in storages if isinstance(url, str)][:MAX_REMEMBERED]
+
+
+def remember_storage(folder: str | Path, url: str) -> None:
+    """Note a storage other than the workspace's own in it, without the URL's password."""
+    if url == default_storage_url(folder):
+        return
+    url = without_password(url)
+    known = remembered_storages(folder)
+    if url in known:
+        return
+    data = {"format": "maml-studio-sweep-storages", "storages": [*known, url][-MAX_REMEMBERED:]}
+    atomic_write_bytes(Path(folder) / STORAGES_NAME, (json.dumps(data, indent=1) + "\n").encode())
 
 
 def read_studies(url: str) -> list[StudySummary]:
@@ -140,7 +189,7 @@ def read_study(url: str, name: str) -> StudyResults:
         scored = [row for row in rows if row.state == "complete" and row.value is not None]
         pick = max if direction == "maximize" else min
         best = pick(scored, key=lambda row: row.value).number if scored else None
-        return StudyResults(name, direction, _metric(attrs), parameters, axes, rows, best)
+        return StudyResults(name, url, direction, _metric(attrs), parameters, axes, rows, best)
     finally:
         storage.engine.dispose()
 

@@ -80,6 +80,21 @@ def shown_url(url: str) -> str:
         return one_line(url)
 
 
+def without_password(url: str) -> str:
+    """The URL with its password left out (libpq then reads it from ~/.pgpass or PGPASSWORD)."""
+    try:
+        from sqlalchemy.engine import URL, make_url
+
+        parsed = make_url(url)
+    except Exception:
+        return url
+    if parsed.password is None:
+        return url
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port,
+                      parsed.database, parsed.query)
+    return bare.render_as_string(hide_password=False)
+
+
 def open_storage(url: str, *, heartbeat: int | None = None, writing: bool = True):
     """Optuna's RDBStorage at ``url``, set up for several processes (see the module).
 
@@ -101,7 +116,7 @@ def open_storage(url: str, *, heartbeat: int | None = None, writing: bool = True
         kwargs.update(heartbeat_interval=heartbeat, grace_period=GRACE_HEARTBEATS * heartbeat,
                       **{_stale_argument(optuna): _retry_callback(optuna)})
     last: Exception | None = None
-    for attempt in range(OPEN_ATTEMPTS):
+    for attempt in range(OPEN_ATTEMPTS if writing else 1):  # a reader says at once what is wrong
         try:
             with storage_lock(path if writing else None):
                 if path is not None and writing:
@@ -135,7 +150,9 @@ def _with_driver(url: str) -> str:
 def _engine_kwargs(url: str) -> dict[str, Any]:
     if sqlite_file(url) is not None:
         return {"connect_args": {"timeout": BUSY_TIMEOUT}}
-    if url.startswith(("postgresql", "mysql")):
+    if url.startswith("postgres"):
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    if url.startswith("mysql"):
         return {"pool_pre_ping": True}
     return {}
 

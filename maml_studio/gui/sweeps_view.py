@@ -41,20 +41,24 @@ NUMBER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class _Relay(QObject):
-    read = Signal(object, object, str, int)  # studies, study results, error, generation
+    read = Signal(object, object, str, int)  # studies, study results, problems, generation
 
 
-def read_workspace(folder: Path, study: str | None):
-    """The workspace's studies and one study's trials (the chosen one, else the first)."""
-    from maml_studio.sweep_results import read_studies, read_study, workspace_storage
+def read_workspace(folder: Path, chosen: tuple[str, str] | None):
+    """The studies of every storage of the workspace as (storage URL, summary), one study's
+    trials (the chosen one, else the first), and what could not be read, in words."""
+    from maml_studio.sweep_results import read_studies, read_study, workspace_storages
+    from maml_studio.sweep_storage import shown_url
 
-    url = workspace_storage(folder)
-    if url is None:
-        return [], None
-    studies = read_studies(url)
-    names = [summary.name for summary in studies]
-    chosen = study if study in names else (names[0] if names else None)
-    return studies, read_study(url, chosen) if chosen else None
+    studies, problems = [], []
+    for url in workspace_storages(folder):
+        try:
+            studies += [(url, summary) for summary in read_studies(url)]
+        except Exception as exc:  # a server out of reach, a file being created: said, not fatal
+            problems.append(f"{shown_url(url)}: {str(exc).splitlines()[0][:200] if str(exc) else exc!r}")
+    keys = [(url, summary.name) for url, summary in studies]
+    key = chosen if chosen in keys else (keys[0] if keys else None)
+    return studies, read_study(*key) if key else None, "; ".join(problems)
 
 
 class SweepsView(QWidget):
@@ -186,16 +190,16 @@ class SweepsView(QWidget):
             return
         self._reading, self._again = True, False
         self._generation += 1
-        generation, folder, study = self._generation, self.folder, self.study_box.currentText() or None
+        chosen = self.study_box.currentData()  # (storage URL, study name)
+        generation, folder, study = self._generation, self.folder, tuple(chosen) if chosen else None
         self.refresh_button.setEnabled(False)
 
         def work() -> None:
             try:
-                studies, results = read_workspace(folder, study)
-                error = ""
-            except Exception as exc:  # a storage being created, a locked or damaged file: said, not fatal
-                studies, results, error = None, None, str(exc) or type(exc).__name__
-            self._relay.read.emit(studies, results, error, generation)
+                studies, results, problems = read_workspace(folder, study)
+            except Exception as exc:  # a study removed while it was read, a damaged file: said
+                studies, results, problems = None, None, str(exc) or type(exc).__name__
+            self._relay.read.emit(studies, results, problems, generation)
 
         threading.Thread(target=work, name="maml-sweeps-read", daemon=True).start()
 
@@ -203,7 +207,7 @@ class SweepsView(QWidget):
     def reading(self) -> bool:
         return self._reading
 
-    def _deliver(self, studies, results, error: str, generation: int) -> None:
+    def _deliver(self, studies, results, problems: str, generation: int) -> None:
         self._reading = False
         self.refresh_button.setEnabled(True)
         if self._again:
@@ -211,24 +215,31 @@ class SweepsView(QWidget):
             return
         if generation != self._generation:
             return
-        if error:
-            self.status.setText(f"Cannot read the sweeps: {error.splitlines()[0][:300]}")
+        if studies is None:
+            self.status.setText(f"Cannot read the sweeps: {problems.splitlines()[0][:300]}")
             return
         self.studies = studies
-        self._fill_studies(results.name if results is not None else None)
+        self._fill_studies(results)
         self.show_results(results)
+        if problems:
+            self.status.setText(f"{self.status.text()} (not read: {problems[:300]})")
 
-    def _fill_studies(self, current: str | None) -> None:
+    def _fill_studies(self, results) -> None:
+        from maml_studio.sweep_results import workspace_storage
+        from maml_studio.sweep_storage import shown_url
+
+        own = workspace_storage(self.folder)
         self.study_box.blockSignals(True)
         self.study_box.clear()
-        for summary in self.studies:
-            self.study_box.addItem(summary.name)
-            index = self.study_box.count() - 1
-            self.study_box.setItemData(index, f"{summary.complete} of {summary.trials} trials complete, "
-                                              f"{summary.direction}s {summary.metric}",
+        for url, summary in self.studies:
+            text = summary.name if url == own else f"{summary.name} ({shown_url(url)})"
+            self.study_box.addItem(text, (url, summary.name))
+            self.study_box.setItemData(self.study_box.count() - 1,
+                                       f"{summary.complete} of {summary.trials} trials complete, "
+                                       f"{summary.direction}s {summary.metric}; {shown_url(url)}",
                                        Qt.ItemDataRole.ToolTipRole)
-        if current is not None:
-            self.study_box.setCurrentText(current)
+            if results is not None and (url, summary.name) == (results.storage, results.name):
+                self.study_box.setCurrentIndex(self.study_box.count() - 1)
         self.study_box.blockSignals(False)
 
     # -- showing a study ---------------------------------------------------------------------------

@@ -129,3 +129,20 @@ def test_a_study_that_already_has_its_trials_runs_none(tmp_path):
                         RunStore(workspace), log=lines.append)
     assert outcome.ran == [] and outcome.complete == 1
     assert "1 of 1 trials complete" in lines[0]
+
+
+def test_another_storage_is_noted_in_the_workspace_without_its_password(tmp_path):
+    from maml_studio.sweep_results import remember_storage, remembered_storages, workspace_storages
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    remember_storage(workspace, "postgresql://maml:secret@db.example.org:5432/sweeps")
+    remember_storage(workspace, "postgresql://maml:secret@db.example.org:5432/sweeps")
+    remember_storage(workspace, default_storage_url(workspace))  # its own is never noted
+    assert remembered_storages(workspace) == ["postgresql://maml@db.example.org:5432/sweeps"]
+    assert "secret" not in (workspace / "sweep-storages.json").read_text()
+    remember_storage(workspace, f"sqlite:///{tmp_path / 'gone.db'}")  # a file that is not there
+    assert workspace_storages(workspace) == ["postgresql://maml@db.example.org:5432/sweeps"]
+    run_sweep(plan_for(short("sine-finn2017", iterations=100), {"algorithm.inner_lr": [0.01]}, workspace,
+                       trials=1), RunStore(workspace), log=lambda _: None)
+    assert workspace_storages(workspace)[0] == default_storage_url(workspace)

@@ -14,14 +14,14 @@ from tests.gui.conftest import by_name
 optuna = pytest.importorskip("optuna")
 
 
-def small_study(workspace, name="tiny", inner_lrs=(0.003, 0.02)):
+def small_study(workspace, name="tiny", inner_lrs=(0.003, 0.02), storage=None):
     config = load_preset("sine-finn2017")
     for key, value in {"training.iterations": 200, "training.validate_every": 100,
                        "training.validation_tasks": 10, "training.train_baseline": False,
                        "training.compile": "off", "training.threads": TEST_THREADS}.items():
         config.set(key, value)
     plan = SweepPlan(config, parse_space({"algorithm.inner_lr": list(inner_lrs)}), study=name,
-                     storage=default_storage_url(workspace), trials=len(inner_lrs), sampler="grid",
+                     storage=storage or default_storage_url(workspace), trials=len(inner_lrs), sampler="grid",
                      protocol=Protocol.for_config(config, steps=5, tasks=20, shots=None))
     return run_sweep(plan, RunStore(workspace), log=lambda _: None)
 
@@ -91,6 +91,16 @@ def test_the_tab_follows_new_trials_and_another_workspace(window, qtbot, tmp_pat
     assert window.open_workspace(other)
     qtbot.waitUntil(lambda: view.study_box.currentText() == "second" and view.table.rowCount() == 2,
                     timeout=30_000)
+    # A study in another storage whose runs this workspace keeps is listed too, named with it.
+    small_study(other, name="elsewhere", inner_lrs=(0.01,), storage=f"sqlite:///{tmp_path / 'remote.db'}")
+    window.sweeps_view.refresh()
+    qtbot.waitUntil(lambda: view.study_box.count() == 2 and not view.reading, timeout=30_000)
+    names = [view.study_box.itemText(i) for i in range(view.study_box.count())]
+    assert names == ["second", f"elsewhere (sqlite:///{tmp_path / 'remote.db'})"]
+    view.study_box.setCurrentIndex(1)
+    view.study_box.activated.emit(1)
+    qtbot.waitUntil(lambda: view.results is not None and view.results.name == "elsewhere", timeout=30_000)
+    assert view.table.rowCount() == 1 and view.study_box.currentIndex() == 1
     # A run that is not in the window's workspace is not opened, and the window says where it is.
     assert not window.open_trial_run("not-here", "/elsewhere/workspace")
     assert "/elsewhere/workspace" in window.message_box.text()
