@@ -294,7 +294,19 @@ def _workspace(folder: Path | None):
         return None
     from maml_studio.run_store import RunStore
 
-    return RunStore(None if str(folder) == "default" else folder)
+    return _warned(RunStore(None if str(folder) == "default" else folder))
+
+
+def _warned(store):
+    """A store that says on stderr when its index cannot be written (the runs' files are safe)."""
+    def say(problem: str | None) -> None:
+        if problem is not None:
+            print(f"warning: {problem}; every run is in its own file, and the index is rebuilt "
+                  "from them when the workspace is next opened", file=sys.stderr)
+
+    say(store.index_problem)  # opening the workspace writes its index too
+    store.index_problem_changed.connect(say)
+    return store
 
 
 def _beside(path: Path, iteration: int) -> Path:
@@ -398,7 +410,7 @@ def _run_compare(args) -> int:
     steps = parse_steps(args.steps)
     check_counts(args.seeds, args.shots, args.tasks)
     config = _load_config(args)
-    store = RunStore(args.out)
+    store = _warned(RunStore(args.out))
     for line in store.repairs:
         print(f"workspace {args.out}: {line}", file=sys.stderr)
     comparison = compare(config, algorithms, args.seeds, store, shots=args.shots, steps=steps,

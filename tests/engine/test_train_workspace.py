@@ -25,3 +25,25 @@ def test_a_workspace_that_is_a_file_is_refused_before_training(tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert "is a file, not a folder" in err and "\n" not in err
     assert not (tmp_path / "run.safetensors").exists()
+
+
+def test_an_index_that_cannot_be_written_is_a_warning_and_the_run_is_kept(tmp_path, capsys,
+                                                                          monkeypatch):
+    import errno
+
+    from maml_studio import run_store
+
+    written = run_store.atomic_write_bytes
+
+    def disk_full_for_the_index(path, data):
+        if path.name == run_store.INDEX_NAME:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written(path, data)
+
+    monkeypatch.setattr(run_store, "atomic_write_bytes", disk_full_for_the_index)
+    assert main(tiny(tmp_path, "--workspace", str(tmp_path / "ws"))) == 0
+    err = capsys.readouterr().err
+    assert "warning: cannot write the workspace index" in err and "No space left" in err
+    monkeypatch.undo()
+    runs = RunStore(tmp_path / "ws").runs()  # rebuilt from the run's file
+    assert len(runs) == 1 and runs[0].iterations == 20
