@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -35,8 +36,10 @@ from PySide6.QtWidgets import (
 
 from maml_studio.gui.runs_dock import _duration, _Number
 
-POINT_COLOUR = "#1f77b4"
-BEST_COLOUR = "#d95f02"
+# Trials and the best one, each with a contrast of at least 3:1 on the plot's background of
+# the light and the dark theme.
+POINT_COLOUR = {"light": "#1f77b4", "dark": "#6cb4ee"}
+BEST_COLOUR = {"light": "#d95f02", "dark": "#f28e2b"}
 NUMBER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -70,6 +73,7 @@ class SweepsView(QWidget):
         self.folder = Path(folder)
         self.studies: list = []
         self.results = None  # StudyResults of the study on show
+        self._log_metric: str | None = None  # the metric the log box was last set for
         self._generation = 0
         self._reading = False
         self._again = False
@@ -132,9 +136,15 @@ class SweepsView(QWidget):
         choose.addWidget(QLabel("Objective against"))
         self.parameter_box = QComboBox()
         self.parameter_box.setAccessibleName("Parameter")
+        self.parameter_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.parameter_box.currentIndexChanged.connect(lambda _: self._draw_parameter())
         choose.addWidget(self.parameter_box)
         choose.addStretch(1)
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.setAccessibleName("Log objective")
+        self.log_box.setToolTip("The objective on a log axis (losses span decades near divergence)")
+        self.log_box.toggled.connect(lambda _: self._redraw())
+        choose.addWidget(self.log_box)
         right_layout.addLayout(choose)
         self.parameter_plot = pg.PlotWidget()
         self.parameter_plot.setAccessibleName("Objective against parameter")
@@ -144,23 +154,52 @@ class SweepsView(QWidget):
         for plot in (self.parameter_plot, self.trial_plot):
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setMenuEnabled(False)
+            for side in ("left", "bottom"):  # values as they are, never "(x0.001)"
+                plot.getAxis(side).enableAutoSIPrefix(False)
             right_layout.addWidget(plot, 1)
         self._parameter_points = self._scatter(self.parameter_plot)
         self._trial_points = self._scatter(self.trial_plot)
-        self._best_so_far = self.trial_plot.plot([], [], pen=pg.mkPen(BEST_COLOUR, width=1.5),
+        self._best_so_far = self.trial_plot.plot([], [], pen=pg.mkPen(BEST_COLOUR["light"], width=1.5),
                                                  stepMode=None, name="best so far")
         self._best_marks = [self._best_mark(plot) for plot in (self.parameter_plot, self.trial_plot)]
+        self.theme = "light"
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        self.splitter = splitter
+        self._halved = False
         layout.addWidget(splitter, 1)
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            # The window's theme changed: the plots' background is the palette's base colour.
+            dark = self.palette().color(QPalette.ColorRole.Base).lightness() < 128
+            self.set_theme("dark" if dark else "light")
+
+    def set_theme(self, theme: str) -> None:
+        """The colours of the trials and of the best one for ``theme`` ("light" or "dark")."""
+        self.theme = theme
+        for points in (self._parameter_points, self._trial_points):
+            points.setBrush(pg.mkBrush(POINT_COLOUR[theme]))
+        self._best_so_far.setPen(pg.mkPen(BEST_COLOUR[theme], width=1.5))
+        for mark, label in self._best_marks:
+            mark.setBrush(pg.mkBrush(BEST_COLOUR[theme]))
+            label.setColor(BEST_COLOUR[theme])
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._halved:  # the table and the plots share the width at first
+            self._halved = True
+            half = max(1, self.splitter.width() // 2)
+            self.splitter.setSizes([half, half])
 
     # -- plots -----------------------------------------------------------------------------------
     def plots(self) -> list[pg.PlotWidget]:
         return [self.parameter_plot, self.trial_plot]
 
     def _scatter(self, plot: pg.PlotWidget) -> pg.ScatterPlotItem:
-        points = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), brush=pg.mkBrush(POINT_COLOUR + "c0"),
+        points = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), brush=pg.mkBrush(POINT_COLOUR["light"]),
                                     hoverable=True, hoverSize=11)
         points.sigClicked.connect(lambda _, spots, *rest: self._point_clicked(spots))
         plot.addItem(points)
@@ -168,10 +207,10 @@ class SweepsView(QWidget):
 
     def _best_mark(self, plot: pg.PlotWidget) -> tuple[pg.ScatterPlotItem, pg.TextItem]:
         mark = pg.ScatterPlotItem(size=18, symbol="star", pen=pg.mkPen("#ffffff", width=0.8),
-                                  brush=pg.mkBrush(BEST_COLOUR))
+                                  brush=pg.mkBrush(BEST_COLOUR["light"]))
         mark.setZValue(10)
         plot.addItem(mark)
-        label = pg.TextItem("", color=BEST_COLOUR, anchor=(0, 1.2))
+        label = pg.TextItem("", color=BEST_COLOUR["light"], anchor=(0, 1.2))
         label.setZValue(11)
         plot.addItem(label)
         return mark, label
@@ -259,18 +298,24 @@ class SweepsView(QWidget):
         self.status.setText(f"{results.name}: {results.direction}s {_metric_name(results.metric)}"
                             + (f"; best trial {best.number}, {_value(results.metric, best.value)}"
                                if best is not None else "; no complete trial yet"))
-        counts = results.counts
-        self.counts.setText(", ".join(f"{count} {state}" for state, count in counts.items() if count))
+        states = [_state(trial) for trial in results.trials]
+        self.counts.setText(", ".join(f"{states.count(state)} {state}" for state in dict.fromkeys(
+            ("complete", "pruned", "diverged", "fail", "running", "waiting", *states)) if state in states))
         self._fill_table(results)
-        chosen = self.parameter_box.currentText()
+        chosen = self.parameter_box.currentData()
         self.parameter_box.blockSignals(True)
         self.parameter_box.clear()
-        self.parameter_box.addItems(list(results.parameters))
+        for parameter in results.parameters:
+            self.parameter_box.addItem(_short(parameter, results.parameters), parameter)
         if chosen in results.parameters:
-            self.parameter_box.setCurrentText(chosen)
+            self.parameter_box.setCurrentIndex(results.parameters.index(chosen))
         self.parameter_box.blockSignals(False)
-        self._draw_parameter()
-        self._draw_trials()
+        if self._log_metric != results.metric:  # losses on a log axis at first, accuracies not
+            self._log_metric = results.metric
+            self.log_box.blockSignals(True)
+            self.log_box.setChecked(results.metric != "accuracy")
+            self.log_box.blockSignals(False)
+        self._redraw()
 
     def _fill_table(self, results) -> None:
         selected = self.selected_number()
@@ -286,16 +331,18 @@ class SweepsView(QWidget):
         bold.setBold(True)
         for row, trial in enumerate(results.trials):
             is_best = trial.number == results.best
+            diverged = _state(trial) == "diverged"
+            value = None if diverged else trial.value  # a diverged trial's last finite value is no score
             cells = [_Number(trial.number, f"{trial.number} ★" if is_best else str(trial.number)),
-                     QTableWidgetItem(trial.state),
-                     _Number(trial.value, _value(results.metric, trial.value, short=True))]
+                     QTableWidgetItem(_state(trial)),
+                     _Number(value, _value(results.metric, value, short=True))]
             for parameter in results.parameters:
                 value = trial.params.get(parameter)
                 number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
                 cells.append(_Number(number, _param_text(value)) if number is not None
                              else QTableWidgetItem(_param_text(value)))
             cells += [_Number(trial.seconds, "" if trial.seconds is None else _duration(trial.seconds)),
-                      QTableWidgetItem(trial.note)]
+                      QTableWidgetItem("" if diverged else trial.note)]
             for column, cell in enumerate(cells):
                 cell.setData(NUMBER_ROLE, trial.number)
                 if is_best:
@@ -306,13 +353,30 @@ class SweepsView(QWidget):
                 self.table.setItem(row, column, cell)
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
+        if selected is None and results.best is not None:
+            selected = results.best  # a study shown afresh opens on its best trial
         if selected is not None:
             self.select_trial(selected)
         self._selection_changed()
 
+    def _redraw(self) -> None:
+        self._draw_parameter()
+        self._draw_trials()
+
+    @property
+    def log_objective(self) -> bool:
+        return self.log_box.isChecked()
+
+    def _y(self, ys) -> list[float]:
+        """The objective as a plot of this view takes it: log10 on a log axis (items here
+        do not transform their data themselves)."""
+        if not self.log_objective:
+            return list(ys)
+        return [math.log10(y) if y > 0 else math.nan for y in ys]
+
     def _draw_parameter(self) -> None:
         plot, results = self.parameter_plot, self.results
-        parameter = self.parameter_box.currentText() or None
+        parameter = self.parameter_box.currentData()
         axis = results.axes.get(parameter) if results is not None and parameter else None
         if results is None or parameter is None:
             self._set_points(self._parameter_points, [], [], [])
@@ -320,41 +384,47 @@ class SweepsView(QWidget):
             return
         xs, ys, numbers = results.points(parameter)
         log = axis is not None and axis.kind == "log"
-        plot.setLogMode(x=log, y=False)
+        plot.setLogMode(x=log, y=self.log_objective)
         bottom = plot.getAxis("bottom")
         if axis is not None and axis.kind == "categorical":
             bottom.setTicks([list(enumerate(axis.labels))])
             plot.setXRange(-0.5, len(axis.labels) - 0.5, padding=0.05)
+        elif log and xs:
+            bottom.setTicks(log_ticks(min(xs), max(xs)))
         else:
             bottom.setTicks(None)
-        plot.setLabel("bottom", parameter + (" (log scale)" if log else ""))
+        plot.setLabel("bottom", parameter)
         plot.setLabel("left", _metric_name(results.metric))
         # The axis of a log plot labels 10^x; a scatter item takes its x as log10 itself.
         shown_x = [math.log10(x) if log and x > 0 else x for x in xs]
-        self._set_points(self._parameter_points, shown_x, ys, numbers)
+        shown_y = self._y(ys)
+        self._set_points(self._parameter_points, shown_x, shown_y, numbers)
         best = numbers.index(results.best) if results.best in numbers else None
-        self._mark_best(0, None if best is None else (shown_x[best], ys[best]))
+        self._mark_best(0, None if best is None else (shown_x[best], shown_y[best]))
+        plot.enableAutoRange(y=True)
         if axis is None or axis.kind != "categorical":
-            plot.enableAutoRange()
+            plot.enableAutoRange(x=True)
 
     def _draw_trials(self) -> None:
         results = self.results
+        self.trial_plot.setLogMode(x=False, y=self.log_objective)
         if results is None:
             self._set_points(self._trial_points, [], [], [])
             self._best_so_far.setData([], [])
             self._mark_best(1, None)
             return
         xs, ys, numbers = results.points(None)
-        self._set_points(self._trial_points, xs, ys, numbers)
+        shown_y = self._y(ys)
+        self._set_points(self._trial_points, xs, shown_y, numbers)
         self.trial_plot.setLabel("left", _metric_name(results.metric))
-        if ys:
+        if ys:  # a line item: the plot's log mode transforms it
             running = (np.maximum.accumulate if results.direction == "maximize" else np.minimum.accumulate)(
                 np.asarray(ys))
             self._best_so_far.setData(xs, running)
         else:
             self._best_so_far.setData([], [])
         best = numbers.index(results.best) if results.best in numbers else None
-        self._mark_best(1, None if best is None else (xs[best], ys[best]))
+        self._mark_best(1, None if best is None else (xs[best], shown_y[best]))
         self.trial_plot.enableAutoRange()
 
     def _set_points(self, item: pg.ScatterPlotItem, xs, ys, numbers) -> None:
@@ -403,6 +473,25 @@ class SweepsView(QWidget):
             return False
         self.open_requested.emit(trial.run_id, trial.workspace or "")
         return True
+
+
+def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
+    """Ticks of a log axis from ``low`` to ``high`` (positive): 1, 2 and 5 of each decade
+    labelled, the other whole multiples marked; positions in log10, as the axis takes them."""
+    labelled, marked = [], []
+    for decade in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
+        for multiple in range(1, 10):
+            value = multiple * 10.0 ** decade
+            if multiple in (1, 2, 5):
+                labelled.append((math.log10(value), f"{value:g}"))
+            else:
+                marked.append((math.log10(value), ""))
+    return [labelled, marked]
+
+
+def _state(trial) -> str:
+    """A trial's state as the table says it: a pruned trial that diverged says so."""
+    return "diverged" if trial.state == "pruned" and trial.note == "diverged" else trial.state
 
 
 def _metric_name(metric: str) -> str:

@@ -1,5 +1,7 @@
 """The Sweeps tab: a study made by the engine in the window's workspace, listed and opened."""
 
+import math
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -52,7 +54,12 @@ def test_the_sweeps_tab_lists_a_study_and_opens_a_trials_run(window, qtbot):
     assert {float(row[3]) for row in rows.values()} == {0.003, 0.02}
     assert f"best trial {best.number}" in view.status.text()
 
-    # Both plots hold the two trials; the star sits on the best one.
+    # Both plots hold the two trials; the star sits on the best one. A loss is on a log axis
+    # at first (the items hold log10 of it), and on a linear one at a click.
+    assert view.log_box.isChecked()
+    mark_x, mark_y = view._best_marks[1][0].getData()
+    assert list(mark_x) == [best.number] and list(mark_y) == pytest.approx([math.log10(best.value)])
+    view.log_box.setChecked(False)
     xs, ys = view._parameter_points.getData()  # a list of values: at their places, labelled
     labels = dict(view.parameter_plot.getAxis("bottom")._tickLevels[0])
     assert sorted((float(labels[x]), y) for x, y in zip(xs, ys, strict=True)) == sorted(
@@ -109,3 +116,16 @@ def test_the_tab_follows_new_trials_and_another_workspace(window, qtbot, tmp_pat
 def _row(view, number: int) -> int:
     return next(row for row in range(view.table.rowCount())
                 if view.table.item(row, 0).data(Qt.ItemDataRole.UserRole + 1) == number)
+
+
+def test_the_plots_keep_their_contrast_in_both_themes(window, qtbot):
+    from maml_studio.gui.view_colors import BACKGROUND, contrast_ratio
+
+    view = window.sweeps_view
+    for theme in ("light", "dark"):
+        window.apply_theme(theme)
+        qtbot.waitUntil(lambda theme=theme: view.theme == theme, timeout=5000)  # on the palette change
+        background = BACKGROUND[theme]
+        for item in (view._trial_points, view._best_marks[0][0]):
+            colour = item.opts["brush"].color().getRgb()
+            assert contrast_ratio(colour, background) >= 3.0, (theme, colour)
