@@ -74,6 +74,7 @@ class SweepsView(QWidget):
         self.studies: list = []
         self.results = None  # StudyResults of the study on show
         self._log_metric: str | None = None  # the metric the log box was last set for
+        self._shown_key: tuple[str, str] | None = None  # (storage, name) of the study in the table
         self._generation = 0
         self._reading = False
         self._again = False
@@ -318,7 +319,9 @@ class SweepsView(QWidget):
         self._redraw()
 
     def _fill_table(self, results) -> None:
-        selected = self.selected_number()
+        same_study = self._shown_key == (results.storage, results.name)
+        self._shown_key = (results.storage, results.name)
+        selected = self.selected_number() if same_study else None  # kept while one study refreshes
         metric = _metric_name(results.metric)
         headers = ["Trial", "State", metric, *[_short(p, results.parameters) for p in results.parameters],
                    "Duration", "Note"]

@@ -108,6 +108,7 @@ def test_the_tab_follows_new_trials_and_another_workspace(window, qtbot, tmp_pat
     view.study_box.activated.emit(1)
     qtbot.waitUntil(lambda: view.results is not None and view.results.name == "elsewhere", timeout=30_000)
     assert view.table.rowCount() == 1 and view.study_box.currentIndex() == 1
+    assert view.selected_number() == view.results.best  # another study opens on its best trial
     # A run that is not in the window's workspace is not opened, and the window says where it is.
     assert not window.open_trial_run("not-here", "/elsewhere/workspace")
     assert "/elsewhere/workspace" in window.message_box.text()
