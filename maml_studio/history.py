@@ -37,7 +37,10 @@ class History:
         }
         width = len(VALIDATION_COLUMNS)  # rows without accuracies are padded with NaN
         rows = [tuple(row) + (math.nan,) * (width - len(row)) for row in self.validation]
-        tensors["history.validation"] = torch.tensor(rows, dtype=torch.float64).reshape(-1, width)
+        validation = torch.tensor(rows, dtype=torch.float64).reshape(-1, width)
+        # A validation whose adaptation blew up reads as infinite; it is kept as NaN, "no finite
+        # value", which every reader of a checkpoint accepts and draws as a gap.
+        tensors["history.validation"] = torch.where(torch.isinf(validation), math.nan, validation)
         return tensors
 
     @classmethod

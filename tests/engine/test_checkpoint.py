@@ -93,3 +93,18 @@ def test_a_history_without_accuracies_loads_with_nan_accuracies():
            "history.validation": torch.tensor([[1.0, 2.0, 0.5, 2.1, 1.9]], dtype=torch.float64)}
     row = History.from_tensors(old).validation[0]
     assert row[:5] == (1.0, 2.0, 0.5, 2.1, 1.9) and all(math.isnan(v) for v in row[5:])
+
+
+def test_a_validation_that_blew_up_is_saved_as_no_value_and_loads(tmp_path, checkpoint):
+    """Adaptation that diverges on a validation task makes its loss infinite: the run must
+    still be kept and reopened, with that value read as NaN (drawn as a gap)."""
+    import math
+
+    checkpoint.history = History([3.0, 2.0], [3.1, 2.9],
+                                 [(1, 2.5, math.inf, 2.6, 2.0), (2, -math.inf, 0.9, math.inf, 2.0)])
+    path = tmp_path / "run.safetensors"
+    save_checkpoint(checkpoint, path)
+    rows = load_checkpoint(path).history.validation
+    assert [row[0] for row in rows] == [1, 2]
+    assert rows[0][1] == 2.5 and math.isnan(rows[0][2]) and rows[0][3] == 2.6
+    assert math.isnan(rows[1][1]) and rows[1][2] == 0.9 and math.isnan(rows[1][3])
