@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -216,8 +217,13 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 
 def _step_cost(learner: MetaLearner, state: Params, batch: TaskBatch, iteration: int | None,
-               repeats: int = 3) -> StepCost:
-    """Milliseconds (median of ``repeats``) and peak memory of the run's eager meta-step."""
+               repeats: int = 3, memory: Callable[[Callable[[], object]], int] | None = None
+               ) -> StepCost:
+    """Milliseconds (median of ``repeats``) and peak memory of the run's eager meta-step.
+
+    ``memory`` measures the peak bytes of a call (default: `peak_memory_bytes`, the profiler,
+    which must not run while other threads compute; `thread_memory` measures beside them).
+    """
     if iteration is not None and getattr(learner, "first_order_at", lambda _: False)(iteration) \
             and not learner.first_order:
         learner = learner.with_first_order()
@@ -236,4 +242,11 @@ def _step_cost(learner: MetaLearner, state: Params, batch: TaskBatch, iteration:
         run()
         times.append(1000 * (time.perf_counter() - started))
     cuda = batch.support_x.is_cuda
-    return StepCost(float(np.median(times)), peak_memory_bytes(run, cuda=cuda) / 2**20)
+    peak = memory(run) if memory is not None else peak_memory_bytes(run, cuda=cuda)
+    return StepCost(float(np.median(times)), peak / 2**20)
+
+
+def step_cost(learner: MetaLearner, state: Params, batch: TaskBatch, iteration: int | None = None,
+              *, memory: Callable[[Callable[[], object]], int] | None = None) -> StepCost:
+    """What one eager meta-step of the run costs on ``batch`` at ``state`` (see `StepCost`)."""
+    return _step_cost(learner, state, batch, iteration, memory=memory)

@@ -11,7 +11,9 @@ interpreter, and the run's meta-steps wait for it while it holds the
 interpreter's lock). CPU time, not wall time: at the lowest priority on a busy
 machine a sample may take ten times longer to finish than it computes.
 The milliseconds and peak memory of a meta-step are measured with the first
-sample and then every `COST_INTERVAL` seconds, being dearer than the rest.
+sample and then every `COST_INTERVAL` seconds, being dearer than the rest; the
+memory with `thread_memory`, which (unlike the profiler) is safe while the
+training thread computes.
 The thread runs at the lowest CPU priority where the system allows it.
 Latest wins: a sample is always of the newest batch; iterations in between
 are skipped, and nothing is computed while the run is paused.
@@ -20,6 +22,7 @@ are skipped, and nothing is computed while the run is paused.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import threading
@@ -28,10 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from maml_studio.algorithms import MetaLearner
-from maml_studio.anatomy import meta_gradient_anatomy
+from maml_studio.anatomy import meta_gradient_anatomy, step_cost
 from maml_studio.anatomy_history import AnatomySample
 from maml_studio.model import Params
 from maml_studio.tasks import TaskBatch
+from maml_studio.thread_memory import thread_peak_memory_bytes
 
 BUDGET = 0.02  # the share of the time the sampler may compute
 MIN_INTERVAL = 0.5  # seconds between samples at the least
@@ -114,9 +118,13 @@ class AnatomySampler:
             cost = self.measure_cost and (costed is None or costed[0] is not live.token
                                           or started - costed[1] >= self.cost_interval)
             try:
-                anatomy = meta_gradient_anatomy(live.learner, live.weights(), live.batch,
-                                                iteration=live.iteration, measure_cost=cost)
+                weights = live.weights()
+                anatomy = meta_gradient_anatomy(live.learner, weights, live.batch,
+                                                iteration=live.iteration)
                 if cost:
+                    anatomy = dataclasses.replace(anatomy, cost=step_cost(
+                        live.learner, weights, live.batch, live.iteration,
+                        memory=thread_peak_memory_bytes))
                     costed = (live.token, started)
             except Exception as exc:  # a sample lost must not end the sampling, nor the run
                 self.failed(f"{type(exc).__name__}: {exc}")

@@ -15,18 +15,20 @@ number, so that a view drops results older than what it shows.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
 from dataclasses import dataclass, field
 
-from maml_studio.anatomy import meta_gradient_anatomy, sample_batch
+from maml_studio.anatomy import meta_gradient_anatomy, sample_batch, step_cost
 from maml_studio.anatomy_history import AnatomySample
 from maml_studio.atomic_files import atomic_write_bytes
 from maml_studio.checkpoint import Checkpoint
 from maml_studio.inner_loop_curves import STEPS, TASKS, InnerLoopCurves, inner_loop_curves, sample_curve_tasks
 from maml_studio.parameter_slice import ParameterSlice, parameter_slice
 from maml_studio.tasks import TaskBatch
+from maml_studio.thread_memory import thread_peak_memory_bytes
 
 SLICE_TASKS = 25
 SLICE_RESOLUTION = 64
@@ -39,7 +41,9 @@ def still_anatomy(checkpoint: Checkpoint, seed: int = 0, tasks: int = ANATOMY_TA
     learner = checkpoint.experiment().learner
     batch = sample_batch(checkpoint.config, tasks, seed)
     started = time.perf_counter()
-    anatomy = meta_gradient_anatomy(learner, checkpoint.state, batch, measure_cost=True)
+    anatomy = meta_gradient_anatomy(learner, checkpoint.state, batch)
+    cost = step_cost(learner, checkpoint.state, batch, memory=thread_peak_memory_bytes)
+    anatomy = dataclasses.replace(anatomy, cost=cost)  # measured safely beside other threads
     return AnatomySample.of(anatomy, checkpoint.history.last_iteration, time.perf_counter() - started)
 
 
@@ -137,6 +141,7 @@ class SliceRequest:
     tasks: int = SLICE_TASKS
     resolution: int = SLICE_RESOLUTION
     seed: int = 0
+    iteration: int | None = None  # the weights' meta-iteration (default: the checkpoint's last)
 
 
 @dataclass(frozen=True)
@@ -160,5 +165,6 @@ def compute_slice(request: SliceRequest) -> SliceResult:
     batch = sample_batch(checkpoint.config, request.tasks, request.seed)
     result = parameter_slice(learner, checkpoint.state, batch, directions=request.directions,
                              resolution=request.resolution, seed=request.seed)
-    return SliceResult(request.serial, result, batch, learner.model.num_parameters(),
-                       checkpoint.history.last_iteration, time.perf_counter() - started)
+    iteration = checkpoint.history.last_iteration if request.iteration is None else request.iteration
+    return SliceResult(request.serial, result, batch, learner.model.num_parameters(), iteration,
+                       time.perf_counter() - started)
