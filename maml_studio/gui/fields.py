@@ -112,8 +112,8 @@ class FieldEditor(QObject):
             widget.sigValueChanged.connect(self.changed)
         elif key == "model.hidden":
             widget = QLineEdit()
-            widget.setValidator(QRegularExpressionValidator(r"^\s*\d+(\s*,\s*\d+)*\s*,?\s*$"))
-            widget.setPlaceholderText("e.g. 40, 40")
+            widget.setValidator(QRegularExpressionValidator(r"^(\s*\d+(\s*,\s*\d+)*\s*,?)?\s*$"))
+            widget.setPlaceholderText("none: a linear model (e.g. 40, 40)")
             widget.textChanged.connect(self.changed)
         else:
             raise TypeError(f"no editor for {key}")
@@ -159,11 +159,15 @@ class FieldEditor(QObject):
             return w.isChecked()
         if isinstance(w, QSpinBox):
             return w.value()
-        if isinstance(w, QLineEdit):
+        if isinstance(w, QLineEdit):  # empty: no hidden layer (the model is linear)
             parts = [p.strip() for p in w.text().split(",") if p.strip()]
-            if not parts or not all(p.isdigit() for p in parts):
-                raise ConfigError(f"{self.label}: enter layer sizes separated by commas, e.g. 40, 40")
-            return [int(p) for p in parts]
+            if not all(p.isdigit() for p in parts):
+                raise ConfigError(f"{self.label}: enter layer sizes separated by commas, e.g. 40, 40, "
+                                  "or nothing for no hidden layer")
+            sizes = [int(p) for p in parts]
+            if len(sizes) > 16 or not all(1 <= size <= 4096 for size in sizes):
+                raise ConfigError(f"{self.label}: up to 16 layers of 1 to 4096 units each")
+            return sizes
         return float(w.value())
 
     def set_value(self, value) -> None:

@@ -40,6 +40,7 @@ from maml_studio.gui.theme import (
 from maml_studio.gui.training_controller import LossUpdate, TrainingController
 from maml_studio.gui.window_dialogs import WindowDialogs
 from maml_studio.gui.window_files import WindowFiles
+from maml_studio.gui.window_inside import WindowInside
 from maml_studio.gui.window_runs import WindowRuns
 from maml_studio.gui.window_sweeps import WindowSweeps
 from maml_studio.history import History
@@ -56,7 +57,7 @@ WINDOW_STATE_VERSION = 2
 APPLICATION = "MAML Studio"
 
 
-class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWindow):
+class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWindow):
     def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None,
                  workspace: str | Path | None = None) -> None:
         super().__init__()
@@ -117,6 +118,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWind
         self._build_actions()
         self._build_status_bar()
         self._connect_controller()
+        self._build_inside_views()  # Meta-gradient, Inner loop, Parameter space: after the controller
         self.experiment_panel.changed.connect(self._form_changed)
         self._restore_settings()
         self.apply_theme(self.theme)
@@ -470,6 +472,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWind
         for plot in self.plots():
             style_plot(plot, theme, scale)
         self.adaptation.set_theme(theme)
+        self._style_inside(theme, scale, PRESENTATION_LINE_SCALE if self.presentation else 1.0)
         self.theme_actions[theme].setChecked(True)
         self.settings.setValue("theme", theme)
 
@@ -480,7 +483,8 @@ class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWind
 
     def plots(self) -> list:
         return [self.loss_plot, self.experiment_panel.preview, self.adaptation.plot,
-                self.adaptation.paper_plot, self.evaluation.plot, *self.sweeps_view.plots()]
+                self.adaptation.paper_plot, self.evaluation.plot, *self.sweeps_view.plots(),
+                *self.inside_plots()]
 
     def set_presentation_mode(self, on: bool) -> None:
         self.presentation = bool(on)
@@ -491,6 +495,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWind
         self.adaptation.set_line_scale(PRESENTATION_LINE_SCALE if self.presentation else 1.0)
         for plot in self.plots():
             style_plot(plot, self.theme, scale)
+        self._style_inside(self.theme, scale, PRESENTATION_LINE_SCALE if self.presentation else 1.0)
         if self.presentation:
             if not self.isFullScreen():
                 self._state_before_presentation = self.windowState()
@@ -510,6 +515,7 @@ class MainWindow(WindowFiles, WindowDialogs, WindowSweeps, WindowRuns, QMainWind
             self.state_label.setText("Stopping training…")
             self.controller.shutdown()
         self.adaptation.shutdown()
+        self._shutdown_inside()
         self.evaluation.stop()
         self.evaluation.wait(10)  # between two runs' evaluations: at most one run's worth
         self.settings.setValue("geometry", self.saveGeometry())

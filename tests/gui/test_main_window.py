@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QPushButton, QToolButton
 
 from maml_studio.checkpoint import load_checkpoint
+from maml_studio.config import ConfigError
 from maml_studio.gui.main_window import MainWindow
 from maml_studio.training import Trainer
 from tests.gui.conftest import by_name, quick_run
@@ -240,10 +241,23 @@ def test_every_preset_and_family_can_be_shown_in_the_form(window):
 
 
 def test_bad_form_input_is_reported_when_starting(window):
-    window.experiment_panel.editors["model.hidden"].widget.setText("")
+    window.experiment_panel.editors["model.hidden"].widget.setText("40, 0")
     assert not window.start_training()
     assert "Hidden layers" in window.message_box.text()
+    assert "1 to 4096" in window.message_box.text()
     assert not window.controller.running
+
+
+def test_an_empty_hidden_layers_field_means_no_hidden_layer(window):
+    editor = window.experiment_panel.editors["model.hidden"]
+    editor.widget.setText("")
+    assert editor.widget.hasAcceptableInput()
+    assert window.experiment_panel.config().model.hidden == []
+    editor.set_value([])
+    assert editor.widget.text() == "" and editor.value() == []
+    editor.widget.setText("40, x")
+    with pytest.raises(ConfigError, match="Hidden layers"):
+        editor.value()
 
 
 def test_a_diverging_run_shows_a_message_and_stays_usable(window, qtbot):

@@ -1,0 +1,218 @@
+"""The Inner loop tab: support and query loss against inner step, 0 … 20, with 95% bands.
+
+For the model on show (red), its pretrained baseline (orange, dashed) and each
+run shown from the Runs dock (in the run's colour), every curve the mean over
+the same 600 fresh tasks. The support loss shows how well the steps fit the K
+points; the query loss whether that fit generalises, and where the step size
+the model was trained with over- or under-shoots. The window computes the curves
+off the GUI thread (`inside_jobs.compute_inner_loop`) and hands the result to
+the view's `InnerLoopViewState`; the view draws whatever that holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from maml_studio.gui.legend_below import legend_below
+from maml_studio.inside_jobs import InnerLoopResult, write_inner_loop_csv
+from maml_studio.inside_state import InnerLoopViewState
+
+BAND_ALPHA = 45
+CAPTION = ("<b>How to read it.</b> Each model adapts to K support points of a fresh task with "
+           "its own inner step size; the curves are the mean loss over the tasks after each "
+           "step, the bands 95% intervals of the mean. <b>Support</b>: the fit to the K points. "
+           "<b>Query</b>: the same task at new points. A meta-learned model's query loss "
+           "should drop within the step count it was trained for; a query loss that rises "
+           "again while the support loss keeps falling is over-fitting, a jagged support "
+           "curve a step size that over-shoots.")
+
+
+class InnerLoopView(QWidget):
+    refresh_requested = Signal()
+
+    def __init__(self, state: InnerLoopViewState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Inner loop")
+        self.state = state
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        self.support_plot = self._plot("Support loss (the K points adapted to)")
+        self.query_plot = self._plot("Query loss (new points of the same task)")
+        self.query_plot.setYLink(self.support_plot)
+        row.addWidget(self.support_plot)
+        row.addWidget(self.query_plot)
+        layout.addLayout(row, 1)
+        self.legend = legend_below(self.query_plot.getPlotItem(), columns=2)
+        self.support_legend = legend_below(self.support_plot.getPlotItem(), columns=2)
+
+        controls = QHBoxLayout()
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setAccessibleName("Refresh inner-loop curves")
+        self.refresh_button.setToolTip("Compute the curves again on the model on show and the runs shown")
+        self.refresh_button.clicked.connect(self.refresh_requested)
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.setAccessibleName("Inner-loop log scale")
+        self.log_box.setChecked(state.log_scale)
+        self.log_box.toggled.connect(state.set_log_scale)
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.setAccessibleName("Export inner-loop CSV")
+        self.csv_button.clicked.connect(self._export_dialog)
+        self.csv_button.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setAccessibleName("Inner-loop status")
+        self.status.setWordWrap(True)
+        for widget in (self.refresh_button, self.log_box, self.csv_button):
+            controls.addWidget(widget)
+        controls.addWidget(self.status, 1)
+        layout.addLayout(controls)
+        self.caption = QLabel(CAPTION)
+        self.caption.setWordWrap(True)
+        self.caption.setAccessibleName("Inner-loop caption")
+        layout.addWidget(self.caption)
+        self._items: dict = {}  # (name, baseline, colour) → support and query items, bands
+        self._scale = 1.0
+        state.changed.connect(self._state_changed)
+        self.set_log_scale(state.log_scale)
+        self.set_status("No curves yet: open or train a model.")
+
+    def _plot(self, title: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setAccessibleName(title.split(" (")[0] + " plot")
+        plot.setTitle(title)
+        plot.setLabel("bottom", "inner step")
+        plot.setLabel("left", "loss")
+        plot.setMinimumSize(220, 180)
+        plot.getPlotItem().setMenuEnabled(False)
+        return plot
+
+    def plots(self) -> list[pg.PlotWidget]:
+        return [self.support_plot, self.query_plot]
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def set_line_scale(self, scale: float) -> None:
+        self._scale = scale
+        self._items_stale()
+        self.draw()
+
+    def _items_stale(self) -> None:
+        """Make the items afresh at the next draw (a new line width)."""
+        self._rebuild([], [])
+
+    def set_log_scale(self, on: bool) -> None:
+        for plot in self.plots():
+            plot.setLogMode(y=on)
+        self.draw()
+
+    def _state_changed(self, what: str) -> None:
+        if what == "log_scale":
+            if self.log_box.isChecked() != self.state.log_scale:
+                self.log_box.setChecked(self.state.log_scale)
+            self.set_log_scale(self.state.log_scale)
+        else:
+            self.draw()
+
+    def draw(self) -> None:
+        """Feed the items of every model (made once per model, reused by later results)."""
+        result = self.state.result
+        self.csv_button.setEnabled(bool(result and result.curves))
+        models = [] if result is None else result.curves
+        keys = [(m.name, m.baseline, m.colour) for m in models]
+        if keys != list(self._items):
+            self._rebuild(models, keys)
+        if result is None:
+            return
+        for plot in self.plots():
+            plot.setLabel("left", f"{result.loss} (log)" if self.state.log_scale else result.loss)
+        for model, key in zip(models, keys, strict=True):
+            c = model.curves
+            for (line, low, high), mean, ci in zip(self._items[key][:2], (c.support, c.query),
+                                                   (c.support_ci95, c.query_ci95), strict=True):
+                x = np.asarray(c.steps, dtype=float)
+                finite = np.isfinite(mean) & np.isfinite(ci)
+                x, mean, ci = x[finite], np.asarray(mean)[finite], np.asarray(ci)[finite]
+                lower = mean - ci
+                if self.state.log_scale:  # a band through zero has no log: clip it at a tenth
+                    lower = np.maximum(lower, mean / 10)
+                for edge in (low, high):  # not in the plot: told of its log scale here
+                    edge.setLogMode(False, self.state.log_scale)
+                low.setData(x, lower)
+                high.setData(x, mean + ci)
+                line.setData(x, mean)
+        self.set_status(self._summary(result))
+
+    def _rebuild(self, models, keys) -> None:
+        for items in self._items.values():
+            for plot, (line, _, _), band in zip(self.plots(), items[:2], items[2:], strict=True):
+                for item in (line, band):
+                    plot.removeItem(item)
+        self._items = {}
+        self.legend.clear()
+        self.support_legend.clear()
+        for index, (model, key) in enumerate(zip(models, keys, strict=True)):
+            style = Qt.PenStyle.DashLine if model.baseline else Qt.PenStyle.SolidLine
+            width = (2.0 if model.baseline else 2.5) * self._scale
+            name = model.name
+            parts, bands = [], []
+            for plot, legend in ((self.support_plot, self.support_legend),
+                                 (self.query_plot, self.legend)):
+                low, high = pg.PlotDataItem(), pg.PlotDataItem()
+                band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(_with_alpha(model.colour, BAND_ALPHA)))
+                band.setZValue(-5)
+                line = pg.PlotDataItem(pen=pg.mkPen(model.colour, width=width, style=style),
+                                       symbol="t" if model.baseline else "o", symbolSize=5,
+                                       symbolBrush=model.colour, symbolPen=None)
+                plot.addItem(band)
+                plot.addItem(line)
+                if index < 12:
+                    legend.addItem(line, name)
+                parts.append((line, low, high))
+                bands.append(band)
+            self._items[key] = (*parts, *bands)
+
+    @staticmethod
+    def _summary(result: InnerLoopResult) -> str:
+        text = (f"{len(result.curves)} curves, mean over {result.tasks} fresh tasks with 95% "
+                f"bands; computed in {result.seconds:.2f} s.")
+        if result.skipped:
+            text += " Left out: " + "; ".join(result.skipped) + "."
+        diverged = [m.name for m in result.curves if m.curves.diverged_at is not None]
+        if diverged:
+            text += " Diverged (cut where the loss is not finite): " + ", ".join(diverged) + "."
+        return text
+
+    def export_csv(self, path) -> None:
+        if self.state.result is None:
+            raise ValueError("no curves yet")
+        write_inner_loop_csv(self.state.result, path)
+
+    def _export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export inner-loop curves", "inner-loop.csv",
+                                              "CSV (*.csv)")
+        if not path:
+            return
+        try:
+            self.export_csv(path)
+        except (OSError, ValueError) as exc:
+            QMessageBox.warning(self, "Cannot export the curves", f"{path}: {exc}")
+
+
+def _with_alpha(colour: str, alpha: int) -> QColor:
+    c = QColor(colour)
+    c.setAlpha(alpha)
+    return c

@@ -1,0 +1,290 @@
+"""The Meta-gradient tab: MAML's meta-gradient dissected, against meta-iteration, live.
+
+Four plots sharing the iteration axis, drawn from an `AnatomyHistory`: the
+cosines of the full meta-gradient with its first-order part and with Reptile's
+direction; the second-order term's share of the full gradient; the gradient
+norm of every parameter tensor (of the part the user picks); and what one
+meta-step costs in milliseconds and peak memory. The anatomy of the model on
+show on fresh tasks is drawn as a star, and summed up in words, so the tab says
+something even before a run has been sampled. Items are made once and fed
+with `setData`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from maml_studio.anatomy_history import AnatomyHistory, AnatomySample
+from maml_studio.gui.legend_below import legend_below
+from maml_studio.gui.view_colors import FOREGROUND
+from maml_studio.inside_state import LAYER_PARTS, MetaGradientViewState
+from maml_studio.run_store import PALETTE
+
+CAPTION = (
+    "<b>How to read it.</b> g<sub>MAML</sub> is the full meta-gradient, differentiated through "
+    "the inner steps; g<sub>FO</sub> is its first-order part (query gradients at the adapted "
+    "weights, inner steps held constant). <b>cos(MAML, first-order)</b> near 1: first-order "
+    "MAML would step the same way. <b>cos(MAML, Reptile)</b>: agreement with Reptile's "
+    "direction θ − mean U<sub>i</sub>(θ). <b>Second-order share</b> "
+    "‖g<sub>MAML</sub> − g<sub>FO</sub>‖ / ‖g<sub>MAML</sub>‖: how much of the gradient the "
+    "second-order term is (0: none). <b>Per-layer norms</b>: which tensors the meta-gradient "
+    "moves. <b>Cost</b>: one eager meta-step's time and peak memory. Samples use the meta-batch "
+    "training just used; the star is the model on show on 25 fresh tasks.")
+COLOURS = {"cos_fo": "#1f77b4", "cos_reptile": "#1b9e77", "ratio": "#9467bd",
+           "milliseconds": "#a6761d", "memory": "#e7298a"}
+SYMBOLS_UP_TO = 300  # samples drawn with a dot each; beyond, lines only
+
+
+class MetaGradientView(QWidget):
+    def __init__(self, history: AnatomyHistory, state: MetaGradientViewState,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Meta-gradient")
+        self.history, self.state = history, state
+        self._theme, self._scale = "light", 1.0
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.note = QLabel("")
+        self.note.setAccessibleName("Meta-gradient note")
+        self.note.setWordWrap(True)
+        layout.addWidget(self.note)
+
+        grid = QGridLayout()
+        grid.setSpacing(4)
+        self.cosine_plot = self._plot("Cosines", "cosine")
+        self.ratio_plot = self._plot("Second-order share", "‖g_MAML − g_FO‖ / ‖g_MAML‖")
+        self.layer_plot = self._plot("Per-layer gradient norms", "norm")
+        self.cost_plot = self._plot("Cost per meta-step", "ms")
+        for plot, (row, column) in zip(self.plots(), ((0, 0), (0, 1), (1, 0), (1, 1)), strict=True):
+            grid.addWidget(plot, row, column)
+            if plot is not self.cosine_plot:
+                plot.setXLink(self.cosine_plot)
+        layout.addLayout(grid, 1)
+
+        self.cosine_plot.setYRange(-1.05, 1.05, padding=0)
+        self.cosine_plot.getPlotItem().vb.setLimits(yMin=-1.1, yMax=1.1)
+        zero = pg.InfiniteLine(0, angle=0, pen=pg.mkPen("#888888", style=Qt.PenStyle.DotLine))
+        self.cosine_plot.addItem(zero)
+        legend = legend_below(self.cosine_plot.getPlotItem(), columns=2)
+        self.cos_fo = self._curve(self.cosine_plot, COLOURS["cos_fo"])
+        self.cos_reptile = self._curve(self.cosine_plot, COLOURS["cos_reptile"])
+        legend.addItem(self.cos_fo, "cos(MAML, first-order)")
+        legend.addItem(self.cos_reptile, "cos(MAML, Reptile)")
+        self.ratio = self._curve(self.ratio_plot, COLOURS["ratio"])
+        self.ratio_plot.getPlotItem().vb.setLimits(yMin=0)
+        self.layer_plot.setLogMode(y=True)
+        self.layer_legend = legend_below(self.layer_plot.getPlotItem(), columns=3)
+        self.layer_curves: dict[str, pg.PlotDataItem] = {}
+
+        cost = self.cost_plot.getPlotItem()
+        self.milliseconds = self._curve(self.cost_plot, COLOURS["milliseconds"])
+        self.memory_box = pg.ViewBox()
+        cost.showAxis("right")
+        cost.scene().addItem(self.memory_box)
+        cost.getAxis("right").linkToView(self.memory_box)
+        cost.getAxis("right").setLabel("peak MB")
+        self.memory_box.setXLink(cost)
+        self.memory = pg.PlotDataItem(pen=pg.mkPen(COLOURS["memory"], width=2, style=Qt.PenStyle.DashLine),
+                                      symbol="s", symbolSize=5, symbolBrush=COLOURS["memory"],
+                                      symbolPen=None, connect="finite")
+        self.memory_box.addItem(self.memory)
+        cost.vb.sigResized.connect(self._align_memory_box)
+        cost_legend = legend_below(cost, columns=2)
+        cost_legend.addItem(self.milliseconds, "ms per meta-step")
+        cost_legend.addItem(self.memory, "peak memory (MB, right)")
+
+        # The model on show, on fresh tasks: a star on every plot.
+        star = {"symbol": "star", "symbolSize": 14, "pen": None}
+        self.still_items = {
+            "cos_fo": self.cosine_plot.plot([], [], symbolBrush=COLOURS["cos_fo"], **star),
+            "cos_reptile": self.cosine_plot.plot([], [], symbolBrush=COLOURS["cos_reptile"], **star),
+            "ratio": self.ratio_plot.plot([], [], symbolBrush=COLOURS["ratio"], **star),
+            "milliseconds": self.cost_plot.plot([], [], symbolBrush=COLOURS["milliseconds"], **star),
+        }
+
+        controls = QHBoxLayout()
+        self.sampling_box = QCheckBox("Sample while training")
+        self.sampling_box.setAccessibleName("Sample the meta-gradient while training")
+        self.sampling_box.setToolTip("Compute the anatomy on the latest meta-batch about once a "
+                                     "second on a low-priority thread (training slows by about 2%)")
+        self.sampling_box.setChecked(state.sampling)
+        self.sampling_box.toggled.connect(state.set_sampling)
+        controls.addWidget(self.sampling_box)
+        controls.addWidget(QLabel("Per-layer norms of"))
+        self.part_box = QComboBox()
+        self.part_box.setAccessibleName("Per-layer norms of")
+        for part, text in LAYER_PARTS.items():
+            self.part_box.addItem(text, part)
+        self.part_box.currentIndexChanged.connect(
+            lambda _: state.set_layer_part(self.part_box.currentData()))
+        controls.addWidget(self.part_box)
+        self.status = QLabel("")
+        self.status.setAccessibleName("Meta-gradient status")
+        self.status.setWordWrap(True)
+        controls.addWidget(self.status, 1)
+        layout.addLayout(controls)
+        self.caption = QLabel(CAPTION)
+        self.caption.setAccessibleName("Meta-gradient caption")
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.caption)
+
+        history.reset.connect(self.redraw)
+        history.extended.connect(lambda _: self.redraw())
+        history.still_changed.connect(self.redraw)
+        state.changed.connect(self._state_changed)
+        self.redraw()
+
+    # -- construction -----------------------------------------------------------------------------
+    def _plot(self, title: str, label: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget()
+        plot.setAccessibleName(f"{title} plot")
+        plot.setTitle(title)
+        plot.setLabel("left", label)
+        plot.setLabel("bottom", "meta-iteration")
+        plot.setMinimumSize(200, 150)
+        plot.getPlotItem().setMenuEnabled(False)
+        return plot
+
+    @staticmethod
+    def _curve(plot: pg.PlotWidget, colour: str) -> pg.PlotDataItem:
+        return plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                         symbolBrush=colour, symbolPen=None, connect="finite")
+
+    def plots(self) -> list[pg.PlotWidget]:
+        return [self.cosine_plot, self.ratio_plot, self.layer_plot, self.cost_plot]
+
+    def _align_memory_box(self) -> None:
+        view = self.cost_plot.getPlotItem().vb
+        self.memory_box.setGeometry(view.sceneBoundingRect())
+        self.memory_box.linkedViewChanged(view, self.memory_box.XAxis)
+
+    # -- binding ----------------------------------------------------------------------------------
+    def _state_changed(self, what: str) -> None:
+        if what == "layer_part":
+            index = self.part_box.findData(self.state.layer_part)
+            if index != self.part_box.currentIndex():
+                self.part_box.setCurrentIndex(index)
+            self.redraw()
+        elif what == "sampling" and self.sampling_box.isChecked() != self.state.sampling:
+            self.sampling_box.setChecked(self.state.sampling)
+
+    def set_note(self, text: str) -> None:
+        self.note.setText(text)
+
+    def redraw(self) -> None:
+        h = self.history
+        x = h.iterations()
+        symbol = "o" if len(x) <= SYMBOLS_UP_TO else None
+        for item, column in ((self.cos_fo, "cosine_maml_fomaml"), (self.cos_reptile, "cosine_maml_reptile"),
+                             (self.ratio, "second_order_ratio"), (self.milliseconds, "milliseconds")):
+            item.setData(x, h.column(column), symbol=symbol)
+        memory = h.column("peak_memory_mb")
+        self.memory.setData(x[np.isfinite(memory)], memory[np.isfinite(memory)])
+        self._draw_layers(x, symbol)
+        self._draw_still()
+        self._align_memory_box()
+        self.status.setText(self._status_text())
+
+    def _draw_layers(self, x: np.ndarray, symbol) -> None:
+        names = self.history.layer_names()
+        if tuple(self.layer_curves) != names:
+            for item in self.layer_curves.values():
+                self.layer_plot.removeItem(item)
+            self.layer_legend.clear()
+            self.layer_curves = {}
+            for index, name in enumerate(names):
+                colour = PALETTE[index % len(PALETTE)]
+                style = Qt.PenStyle.SolidLine if name.endswith("weight") else Qt.PenStyle.DashLine
+                item = self.layer_plot.plot([], [], pen=pg.mkPen(colour, width=2 * self._line_scale(),
+                                                                 style=style),
+                                            symbolBrush=colour, symbolPen=None, symbolSize=4,
+                                            connect="finite")
+                self.layer_curves[name] = item
+                self.layer_legend.addItem(item, name)
+            self._style_legends()
+        part = self.state.layer_part
+        still = self.history.still
+        for name, item in self.layer_curves.items():
+            y = self.history.layer_column(name, part)
+            xs = x
+            if not len(x) and still is not None:  # no run sampled: the model on show alone
+                xs, y = np.array([still.iteration], float), np.array([still.per_layer[name][part]])
+            y = np.where(y > 0, y, np.nan)  # a zero norm (a first-order run's second-order term)
+            item.setData(xs, y, symbol=symbol or ("o" if len(xs) == 1 else None))
+        self.layer_plot.setTitle(f"Per-layer gradient norms: {LAYER_PARTS[part]}")
+
+    def _draw_still(self) -> None:
+        still = self.history.still
+        for key, item in self.still_items.items():
+            if still is None:
+                item.setData([], [])
+                continue
+            value = {"cos_fo": still.cosine_maml_fomaml, "cos_reptile": still.cosine_maml_reptile,
+                     "ratio": still.second_order_ratio, "milliseconds": still.milliseconds}[key]
+            item.setData([still.iteration], [value] if math.isfinite(value) else [np.nan])
+
+    def _status_text(self) -> str:
+        h = self.history
+        parts = []
+        if len(h):
+            stride = h.stride()
+            latest = h.latest()
+            every = f", every ~{stride:,.0f} meta-iterations" if stride else ""
+            parts.append(f"{len(h)} samples of the training batches{every}; latest at iteration "
+                         f"{latest.iteration:,}: {_summary(latest)}")
+        if h.still is not None:
+            parts.append(f"Model on show, {h.still.tasks} fresh tasks: {_summary(h.still)}")
+        if not parts:
+            return "No anatomy yet: start training, or open a model."
+        return ". ".join(parts) + "."
+
+    # -- looks ------------------------------------------------------------------------------------
+    def _line_scale(self) -> float:
+        return 2.0 if self._scale > 1 else 1.0
+
+    def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
+        """After `style_plot` has styled the plots: the right axis and titles too."""
+        self._theme, self._scale = theme, font_scale
+        foreground = QColor(*FOREGROUND[theme]).name()
+        font = QFont()
+        font.setPointSizeF(9 * font_scale)
+        axis = self.cost_plot.getAxis("right")
+        axis.setPen(foreground)
+        axis.setTextPen(foreground)
+        axis.setTickFont(font)
+        axis.label.setFont(font)
+        for plot in self.plots():
+            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text,
+                                                  color=foreground, size=f"{10 * font_scale:.0f}pt")
+        self._style_legends()
+
+    def _style_legends(self) -> None:
+        foreground = QColor(*FOREGROUND[self._theme]).name()
+        size = f"{9 * self._scale:.0f}pt"
+        for plot in self.plots():
+            legend = plot.getPlotItem().legend
+            if legend is None:
+                continue
+            legend.setLabelTextColor(foreground)
+            legend.setLabelTextSize(size)
+            for _, label in legend.items:
+                label.setText(label.text, size=size, color=foreground)
+
+
+def _summary(sample: AnatomySample) -> str:
+    def number(value: float, digits: int = 2) -> str:
+        return f"{value:.{digits}f}" if math.isfinite(value) else "–"
+
+    text = (f"cos(MAML, FO) {number(sample.cosine_maml_fomaml)}, "
+            f"cos(MAML, Reptile) {number(sample.cosine_maml_reptile)}, "
+            f"second-order share {number(sample.second_order_ratio)}")
+    if math.isfinite(sample.milliseconds):
+        text += f", {number(sample.milliseconds, 1)} ms and {number(sample.peak_memory_mb, 1)} MB per step"
+    return text
