@@ -12,9 +12,8 @@ leaves the old file whole; a corrupt checkpoint in the folder is left alone,
 reported and not listed, and never stops the other runs from opening.
 
 `RunStore` announces its changes with psygnal events (``run_added``,
-``run_changed``, ``run_removed``), like the other Qt-free models views bind to.
-`seed_groups` and `seed_band` gather runs that differ only in their seed and
-give the mean and spread of their smoothed training losses.
+``run_changed``, ``run_removed``, ``index_problem_changed``), like the other Qt-free
+models views bind to. Seed groups are in `run_groups`, the table export in `runs_table`.
 """
 
 from __future__ import annotations
@@ -24,13 +23,11 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import safetensors
 import safetensors.torch
 from psygnal import Signal
@@ -48,7 +45,6 @@ RUN_KEY = "workspace_run"  # checkpoint metadata: the run's facts as JSON, so th
 STATUSES = ("completed", "stopped", "diverged", "failed")
 MAX_NAME = 200
 MAX_INDEX_BYTES = 64 * 2**20
-SMOOTHING_WINDOW = 100  # the loss plot's running mean
 ENVIRONMENT_VARIABLE = "MAML_STUDIO_WORKSPACE"
 # Distinct hues with a contrast of at least 3:1 (WCAG) on the light (#ffffff) and the dark
 # (#1f2023) plot background alike: relative luminance between about 0.15 and 0.30.
@@ -402,59 +398,6 @@ class RunStore:
         raise WorkspaceError(f"no free file name for the run {shown(name)} in {self.folder}")
 
 
-# -- seed groups --------------------------------------------------------------------------------
-def seed_groups(runs: Sequence[RunInfo]) -> list[list[RunInfo]]:
-    """Runs whose configs are equal except ``training.seed``, in groups (a lone run is a group of one).
-
-    Groups and the runs in them keep the order of ``runs``.
-    """
-    groups: dict[str, list[RunInfo]] = {}
-    for run in runs:
-        config = json.loads(json.dumps(run.config))
-        config.get("training", {}).pop("seed", None)
-        groups.setdefault(json.dumps(config, sort_keys=True), []).append(run)
-    return list(groups.values())
-
-
-@dataclass(frozen=True)
-class Band:
-    """Mean and spread of a group's smoothed training loss at each iteration (1-based)."""
-
-    iterations: np.ndarray
-    mean: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    runs: int
-
-
-def smoothed(values: Sequence[float], window: int = SMOOTHING_WINDOW) -> np.ndarray:
-    """The running mean of the last ``window`` values at each index (fewer at the start)."""
-    values = np.asarray(values, dtype=float)
-    sums = np.concatenate([[0.0], np.cumsum(values)])
-    ends = np.arange(1, len(values) + 1)
-    starts = np.maximum(ends - window, 0)
-    return (sums[ends] - sums[starts]) / (ends - starts)
-
-
-def seed_band(histories: Sequence[History], spread: str = "std",
-              window: int = SMOOTHING_WINDOW) -> Band:
-    """Mean ± one standard deviation (``spread="std"``, over the runs, n − 1) or min–max
-    (``"range"``) of the histories' smoothed training loss, over their common length."""
-    if spread not in ("std", "range"):
-        raise ValueError(f"spread must be 'std' or 'range', got {shown(spread)}")
-    if not histories:
-        raise ValueError("a band needs at least one run")
-    length = min(len(h.train_loss) for h in histories)
-    curves = np.stack([smoothed(h.train_loss[:length], window) for h in histories])
-    mean = curves.mean(axis=0)
-    if spread == "range":
-        low, high = curves.min(axis=0), curves.max(axis=0)
-    else:
-        std = curves.std(axis=0, ddof=1) if len(histories) > 1 else np.zeros(length)
-        low, high = mean - std, mean + std
-    return Band(np.arange(1, length + 1), mean, low, high, len(histories))
-
-
 # -- entries ------------------------------------------------------------------------------------
 def _describe(file: str, config, history: History, facts: dict[str, Any]) -> RunInfo:
     last = history.validation[-1] if history.validation else ()
@@ -556,45 +499,3 @@ def _stat(path: Path) -> tuple[int, int, int]:
     """What changes whenever a file is written (each write renames a new file into place)."""
     stat = path.stat()
     return stat.st_size, stat.st_mtime_ns, stat.st_ino
-
-
-# -- the table of runs ----------------------------------------------------------------------------
-TABLE_COLUMNS = ("name", "algorithm", "family", "K", "seed", "iterations", "status",
-                 "validation_after", "validation_accuracy_after", "it_per_s", "seconds", "file")
-
-
-def runs_table(runs: Sequence[RunInfo]) -> list[dict[str, Any]]:
-    """One row per run with the columns of TABLE_COLUMNS (None where a value is unknown)."""
-    return [dict(zip(TABLE_COLUMNS, (run.name, run.algorithm, run.family, run.shots, run.seed,
-                                     run.iterations, run.status, run.final_loss, run.final_accuracy,
-                                     run.iterations_per_second, run.seconds, run.file), strict=True))
-            for run in runs]
-
-
-def write_runs_table(runs: Sequence[RunInfo], path: str | Path) -> None:
-    """The table as CSV, or as a Markdown table when ``path`` ends in .md."""
-    rows = runs_table(runs)
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return ""
-        return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-    if str(path).lower().endswith(".md"):
-        lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-        lines += ["| " + " | ".join(cell(row[c]).replace("|", "\\|") for c in TABLE_COLUMNS) + " |"
-                  for row in rows]
-        text = "\n".join(lines) + "\n"
-    else:
-        import csv
-        import io
-
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(TABLE_COLUMNS)
-        writer.writerows([[cell(row[c]) for c in TABLE_COLUMNS] for row in rows])
-        text = out.getvalue()
-    try:
-        atomic_write_bytes(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise WorkspaceError(f"cannot write {path}: {one_line(exc.strerror or str(exc))}") from None

@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem
 
 from maml_studio.history import History
-from maml_studio.run_store import smoothed
+from maml_studio.run_groups import smoothed
 
 BAND_ALPHA = 60
 MAX_POINTS = 2_000  # a smoothed curve drawn at this many points looks the same and repaints fast

@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 
 from maml_studio.gui.queue_panel import QueuePanel
 from maml_studio.run_queue import RunQueue
-from maml_studio.run_store import RunInfo, RunStore, WorkspaceError, write_runs_table
+from maml_studio.run_store import RunInfo, RunStore, WorkspaceError
+from maml_studio.runs_table import write_runs_table
 
 COLUMNS = ("Run", "Algorithm", "Family", "K", "Iterations", "Validation after", "it/s", "Time")
 ID_ROLE = Qt.ItemDataRole.UserRole + 1

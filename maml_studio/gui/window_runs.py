@@ -21,8 +21,9 @@ from maml_studio.gui.compare_dialog import CompareDialog
 from maml_studio.gui.loss_overlays import BandOverlay, RunOverlay
 from maml_studio.gui.runs_dock import RunsPanel
 from maml_studio.resources import bundled_comparison
+from maml_studio.run_groups import seed_band, seed_groups
 from maml_studio.run_queue import RunQueue
-from maml_studio.run_store import RunStore, WorkspaceError, default_workspace, seed_band, seed_groups
+from maml_studio.run_store import RunStore, WorkspaceError, default_workspace
 from maml_studio.training import Finished
 
 MODEL_ON_SHOW_COLOUR = "#c81e32"  # the meta-learned curve's red

@@ -10,7 +10,8 @@ import pytest
 
 from maml_studio.checkpoint import load_checkpoint
 from maml_studio.cli import main
-from maml_studio.run_store import RunStore, seed_groups
+from maml_studio.run_groups import seed_groups
+from maml_studio.run_store import RunStore
 from tests.conftest import TEST_THREADS
 
 TINY = ["--preset", "sine-finn2017", "--iterations", "20", "--tasks", "20", "--steps", "0,1",

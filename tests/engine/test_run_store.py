@@ -14,15 +14,13 @@ from maml_studio.checkpoint import Checkpoint, save_checkpoint
 from maml_studio.config import ExperimentConfig
 from maml_studio.experiment import Experiment
 from maml_studio.history import History
+from maml_studio.run_groups import seed_band, seed_groups, smoothed
 from maml_studio.run_store import (
     INDEX_NAME,
     PALETTE,
     RunStore,
     WorkspaceError,
     default_workspace,
-    seed_band,
-    seed_groups,
-    smoothed,
 )
 
 
@@ -252,7 +250,7 @@ def test_band_is_the_mean_and_spread_of_smoothed_losses_over_the_common_length()
 def test_the_table_of_runs_exports_as_csv_and_markdown(tmp_path):
     import csv as csv_module
 
-    from maml_studio.run_store import TABLE_COLUMNS, write_runs_table
+    from maml_studio.runs_table import TABLE_COLUMNS, write_runs_table
 
     store = RunStore(tmp_path / "ws")
     first = _table_run(store, 0, "a | b")

@@ -238,7 +238,7 @@ def test_the_band_can_span_min_to_max_and_the_table_exports(window, tmp_path):
                 if key.startswith("group:"))
     low, high = fill[2].getData()[1], fill[3].getData()[1]
     histories = [variant(seed).history.train_loss for seed in (0, 1)]
-    from maml_studio.run_store import smoothed
+    from maml_studio.run_groups import smoothed
 
     curves = np.stack([smoothed(h) for h in histories])
     np.testing.assert_allclose(low, curves.min(axis=0))
