@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """A config document or value that cannot be used; the message names the field."""
+
+
+class UsageError(Exception):
+    """A mistake in a command's arguments, reported as one line."""
