@@ -39,8 +39,10 @@ class AnatomySample:
     second_order_ratio: float
     norms: dict[str, float]  # PARTS → norm
     per_layer: dict[str, dict[str, float]]  # tensor name → PARTS → norm
-    milliseconds: float = math.nan  # one meta-step of the run (eager), median of repeats
-    peak_memory_mb: float = math.nan  # above what was allocated before the step
+    # While training: the run's wall time per meta-iteration since the previous sample; for the
+    # model on show: one eager meta-step, timed (median of repeats).
+    milliseconds: float = math.nan
+    peak_memory_mb: float = math.nan  # tensor memory of one meta-step, above what existed before
     query_loss: float = math.nan  # mean query loss after the inner steps
     tasks: int = 0
     seconds: float = math.nan  # what computing this sample took

@@ -10,9 +10,11 @@ so it computes at most ``budget`` of the time (2%: the two threads share the
 interpreter, and the run's meta-steps wait for it while it holds the
 interpreter's lock). CPU time, not wall time: at the lowest priority on a busy
 machine a sample may take ten times longer to finish than it computes.
-The milliseconds and peak memory of a meta-step are measured with the first
-sample and then every `COST_INTERVAL` seconds, being dearer than the rest; the
-memory with `thread_memory`, which (unlike the profiler) is safe while the
+A sample's milliseconds are the run's own wall time per meta-iteration since
+the previous sample (timing a meta-step on this thread would time the contention
+for the interpreter instead). The peak memory of a meta-step is measured with
+the first sample and then every `COST_INTERVAL` seconds, being dearer than the
+rest, with `thread_memory`, which (unlike the profiler) is safe while the
 training thread computes.
 The thread runs at the lowest CPU priority where the system allows it.
 Latest wins: a sample is always of the newest batch; iterations in between
@@ -107,9 +109,13 @@ class AnatomySampler:
         lower_priority()
         last: tuple[object, int] | None = None
         costed: tuple[object, float] | None = None  # the run and time of the last cost measured
+        seen: tuple[object, int, float] | None = None  # run, iteration and time of the last look
         while not self._stopped.is_set():
             self._wake.clear()
             live = self.source() if self.enabled else None
+            now = time.perf_counter()
+            if live is None:  # idle or paused: the next rate starts afresh
+                seen = None
             if live is None or (live.token, live.iteration) == last:
                 # nothing trains (wait to be woken), or nothing changed since (paused): look again later
                 self._wake.wait(None if live is None else self.min_interval)
@@ -133,6 +139,11 @@ class AnatomySampler:
             last = (live.token, live.iteration)
             self.last_seconds = spent
             self.interval = max(self.min_interval, spent / self.budget)
+            milliseconds = math.nan
+            if seen is not None and seen[0] is live.token and live.iteration > seen[1]:
+                milliseconds = 1000 * (now - seen[2]) / (live.iteration - seen[1])
+            seen = (live.token, live.iteration, now)
             if anatomy is not None:
-                self.deliver(AnatomySample.of(anatomy, live.iteration, spent), live.token)
+                sample = AnatomySample.of(anatomy, live.iteration, spent)
+                self.deliver(dataclasses.replace(sample, milliseconds=milliseconds), live.token)
             self._stopped.wait(self.interval)

@@ -11,6 +11,8 @@ the view's `InnerLoopViewState`; the view draws whatever that holds.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from maml_studio.gui.inside_style import plain_axes, style_legends, style_titles
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.inside_jobs import InnerLoopResult, write_inner_loop_csv
 from maml_studio.inside_state import InnerLoopViewState
@@ -85,6 +88,8 @@ class InnerLoopView(QWidget):
         layout.addWidget(self.caption)
         self._items: dict = {}  # (name, baseline, colour) → support and query items, bands
         self._scale = 1.0
+        self._theme, self._font_scale = "light", 1.0
+        self.leaving: dict[str, int] = {}  # model → the step where it leaves the frame
         state.changed.connect(self._state_changed)
         self.set_log_scale(state.log_scale)
         self.set_status("No curves yet: open or train a model.")
@@ -97,6 +102,7 @@ class InnerLoopView(QWidget):
         plot.setLabel("left", "loss")
         plot.setMinimumSize(220, 180)
         plot.getPlotItem().setMenuEnabled(False)
+        plain_axes(plot)
         return plot
 
     def plots(self) -> list[pg.PlotWidget]:
@@ -128,33 +134,67 @@ class InnerLoopView(QWidget):
             self.draw()
 
     def draw(self) -> None:
-        """Feed the items of every model (made once per model, reused by later results)."""
+        """Feed the items of every model (made once per model, reused by later results).
+
+        The frame's top is set by the unadapted losses (step 0): a model whose loss explodes
+        (Meta-SGD's one-step rates taken twenty times) is cut where it leaves the frame, and
+        its legend entry says so, instead of flattening every other curve.
+        """
         result = self.state.result
         self.csv_button.setEnabled(bool(result and result.curves))
         models = [] if result is None else result.curves
         keys = [(m.name, m.baseline, m.colour) for m in models]
         if keys != list(self._items):
             self._rebuild(models, keys)
+        self.legend.clear()
+        self.support_legend.clear()
         if result is None:
             return
+        log = self.state.log_scale
         for plot in self.plots():
-            plot.setLabel("left", f"{result.loss} (log)" if self.state.log_scale else result.loss)
-        for model, key in zip(models, keys, strict=True):
+            plot.setLabel("left", f"{result.loss} (log scale)" if log else result.loss)
+        top = _frame_top(models)
+        bottom = math.inf
+        self.leaving: dict[str, int] = {}
+        for index, (model, key) in enumerate(zip(models, keys, strict=True)):
             c = model.curves
-            for (line, low, high), mean, ci in zip(self._items[key][:2], (c.support, c.query),
-                                                   (c.support_ci95, c.query_ci95), strict=True):
-                x = np.asarray(c.steps, dtype=float)
-                finite = np.isfinite(mean) & np.isfinite(ci)
-                x, mean, ci = x[finite], np.asarray(mean)[finite], np.asarray(ci)[finite]
+            for (line, low, high), mean, ci, legend in zip(
+                    self._items[key][:2], (c.support, c.query), (c.support_ci95, c.query_ci95),
+                    (self.support_legend, self.legend), strict=True):
+                x, mean, ci = np.asarray(c.steps, dtype=float), np.asarray(mean), np.asarray(ci)
+                outside = ~np.isfinite(mean) | ~np.isfinite(ci) | (mean > top)
+                kept = len(mean) if not outside.any() else int(np.argmax(outside))
+                name = model.name
+                if kept < len(mean):
+                    self.leaving[model.name] = min(int(x[kept]), self.leaving.get(model.name, 10**9))
+                    name += f" (leaves the frame at step {int(x[kept])})"
+                if index < 12:
+                    legend.addItem(line, name)
+                x, mean, ci = x[:kept], mean[:kept], ci[:kept]
                 lower = mean - ci
-                if self.state.log_scale:  # a band through zero has no log: clip it at a tenth
+                if log:  # a band through zero has no log: clip it at a tenth of the mean
                     lower = np.maximum(lower, mean / 10)
                 for edge in (low, high):  # not in the plot: told of its log scale here
-                    edge.setLogMode(False, self.state.log_scale)
+                    edge.setLogMode(False, log)
                 low.setData(x, lower)
-                high.setData(x, mean + ci)
+                high.setData(x, np.minimum(mean + ci, top))
                 line.setData(x, mean)
+                positive = lower[lower > 0] if log else lower
+                if positive.size:
+                    bottom = min(bottom, float(positive.min()))
+        self._set_range(result.steps, bottom, top)
         self.set_status(self._summary(result))
+        self.restyle()
+
+    def _set_range(self, steps: int, bottom: float, top: float) -> None:
+        view = self.support_plot.getPlotItem().vb  # the query plot follows (linked)
+        if self.state.log_scale:
+            bottom = bottom if math.isfinite(bottom) and bottom > 0 else top / 100
+            low, high = math.log10(bottom) - 0.05, math.log10(top)
+        else:
+            low, high = min(0.0, bottom if math.isfinite(bottom) else 0.0), top
+        view.setRange(xRange=(-0.5, steps + 0.5), yRange=(low, high), padding=0)
+        self.query_plot.getPlotItem().vb.setXRange(-0.5, steps + 0.5, padding=0)
 
     def _rebuild(self, models, keys) -> None:
         for items in self._items.values():
@@ -162,28 +202,32 @@ class InnerLoopView(QWidget):
                 for item in (line, band):
                     plot.removeItem(item)
         self._items = {}
-        self.legend.clear()
-        self.support_legend.clear()
         for index, (model, key) in enumerate(zip(models, keys, strict=True)):
             style = Qt.PenStyle.DashLine if model.baseline else Qt.PenStyle.SolidLine
             width = (2.0 if model.baseline else 2.5) * self._scale
-            name = model.name
             parts, bands = [], []
-            for plot, legend in ((self.support_plot, self.support_legend),
-                                 (self.query_plot, self.legend)):
+            for plot in self.plots():
                 low, high = pg.PlotDataItem(), pg.PlotDataItem()
                 band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(_with_alpha(model.colour, BAND_ALPHA)))
                 band.setZValue(-5)
                 line = pg.PlotDataItem(pen=pg.mkPen(model.colour, width=width, style=style),
                                        symbol="t" if model.baseline else "o", symbolSize=5,
                                        symbolBrush=model.colour, symbolPen=None)
+                on_show = index == 0 or (index == 1 and model.baseline)
+                line.setZValue(2 if on_show else 1)  # the model on show and its baseline on top
                 plot.addItem(band)
                 plot.addItem(line)
-                if index < 12:
-                    legend.addItem(line, name)
                 parts.append((line, low, high))
                 bands.append(band)
             self._items[key] = (*parts, *bands)
+
+    def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
+        self._theme, self._font_scale = theme, font_scale
+        self.restyle()
+
+    def restyle(self) -> None:
+        style_titles(self.plots(), self._theme, self._font_scale)
+        style_legends(self.plots(), self._theme, self._font_scale)
 
     @staticmethod
     def _summary(result: InnerLoopResult) -> str:
@@ -193,7 +237,7 @@ class InnerLoopView(QWidget):
             text += " Left out: " + "; ".join(result.skipped) + "."
         diverged = [m.name for m in result.curves if m.curves.diverged_at is not None]
         if diverged:
-            text += " Diverged (cut where the loss is not finite): " + ", ".join(diverged) + "."
+            text += " Diverged (the loss stops being finite): " + ", ".join(diverged) + "."
         return text
 
     def export_csv(self, path) -> None:
@@ -216,3 +260,12 @@ def _with_alpha(colour: str, alpha: int) -> QColor:
     c = QColor(colour)
     c.setAlpha(alpha)
     return c
+
+
+def _frame_top(models) -> float:
+    """The y frame's top: 1.5 times the largest unadapted (step 0) loss."""
+    starts = [float(value[0]) for model in models
+              for value in (model.curves.support + model.curves.support_ci95,
+                            model.curves.query + model.curves.query_ci95)
+              if len(value) and np.isfinite(value[0])]
+    return 1.5 * max(starts) if starts and max(starts) > 0 else 1.0

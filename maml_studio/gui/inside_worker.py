@@ -1,6 +1,7 @@
 """A computation off the GUI thread where the latest request wins, for the "inside MAML" views.
 
-One thread per view, at the lowest CPU priority: while it computes, newer
+One thread per view (at the lowest CPU priority unless asked otherwise: a view
+the user watches live keeps up better at the usual one): while it computes, newer
 requests replace each other in one waiting slot, so a view that asks on every
 snapshot of a live run costs at most one computation at a time, always of the
 newest weights. Results and failures reach the GUI thread as queued signals.
@@ -26,9 +27,10 @@ class LatestWorker(QObject):
     failed = Signal(str)
 
     def __init__(self, compute: Callable[[object], object], name: str,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *, low_priority: bool = True) -> None:
         super().__init__(parent)
         self._compute = compute
+        self._low_priority = low_priority
         self._condition = threading.Condition()
         self._pending: object | None = None
         self._busy = False
@@ -59,7 +61,8 @@ class LatestWorker(QObject):
         self._thread.join(timeout)
 
     def _loop(self) -> None:
-        lower_priority()
+        if self._low_priority:
+            lower_priority()
         while True:
             with self._condition:
                 while self._pending is None and not self._stopped:

@@ -17,12 +17,11 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from maml_studio.anatomy_history import AnatomyHistory, AnatomySample
+from maml_studio.gui.inside_style import foreground, plain_axes, style_axis, style_legends, style_titles
 from maml_studio.gui.legend_below import legend_below
-from maml_studio.gui.view_colors import FOREGROUND
 from maml_studio.inside_state import LAYER_PARTS, MetaGradientViewState
 from maml_studio.run_store import PALETTE
 
@@ -34,8 +33,10 @@ CAPTION = (
     "direction θ − mean U<sub>i</sub>(θ). <b>Second-order share</b> "
     "‖g<sub>MAML</sub> − g<sub>FO</sub>‖ / ‖g<sub>MAML</sub>‖: how much of the gradient the "
     "second-order term is (0: none). <b>Per-layer norms</b>: which tensors the meta-gradient "
-    "moves. <b>Cost</b>: one eager meta-step's time and peak memory. Samples use the meta-batch "
-    "training just used; the star is the model on show on 25 fresh tasks.")
+    "moves. <b>Cost</b>: while training, the run's own time per meta-iteration (its rate between "
+    "samples, the baseline's step included) and the tensor memory one meta-step allocates; for "
+    "the star, one eager meta-step timed alone. Samples use the meta-batch training just used; "
+    "the star is the model on show on 25 fresh tasks.")
 COLOURS = {"cos_fo": "#1f77b4", "cos_reptile": "#1b9e77", "ratio": "#9467bd",
            "milliseconds": "#a6761d", "memory": "#e7298a"}
 SYMBOLS_UP_TO = 300  # samples drawn with a dot each; beyond, lines only
@@ -48,6 +49,7 @@ class MetaGradientView(QWidget):
         self.setAccessibleName("Meta-gradient")
         self.history, self.state = history, state
         self._theme, self._scale = "light", 1.0
+        self._framed = False  # the iteration axis was set for a lone point
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.note = QLabel("")
@@ -58,7 +60,8 @@ class MetaGradientView(QWidget):
         grid = QGridLayout()
         grid.setSpacing(4)
         self.cosine_plot = self._plot("Cosines", "cosine")
-        self.ratio_plot = self._plot("Second-order share", "‖g_MAML − g_FO‖ / ‖g_MAML‖")
+        self.ratio_plot = self._plot("Second-order share ‖g<sub>MAML</sub> − g<sub>FO</sub>‖ / "
+                                     "‖g<sub>MAML</sub>‖", "share")
         self.layer_plot = self._plot("Per-layer gradient norms", "norm")
         self.cost_plot = self._plot("Cost per meta-step", "ms")
         for plot, (row, column) in zip(self.plots(), ((0, 0), (0, 1), (1, 0), (1, 1)), strict=True):
@@ -96,7 +99,7 @@ class MetaGradientView(QWidget):
         self.memory_box.addItem(self.memory)
         cost.vb.sigResized.connect(self._align_memory_box)
         cost_legend = legend_below(cost, columns=2)
-        cost_legend.addItem(self.milliseconds, "ms per meta-step")
+        cost_legend.addItem(self.milliseconds, "ms per meta-iteration")
         cost_legend.addItem(self.memory, "peak memory (MB, right)")
 
         # The model on show, on fresh tasks: a star on every plot.
@@ -106,7 +109,9 @@ class MetaGradientView(QWidget):
             "cos_reptile": self.cosine_plot.plot([], [], symbolBrush=COLOURS["cos_reptile"], **star),
             "ratio": self.ratio_plot.plot([], [], symbolBrush=COLOURS["ratio"], **star),
             "milliseconds": self.cost_plot.plot([], [], symbolBrush=COLOURS["milliseconds"], **star),
+            "memory": pg.PlotDataItem([], [], symbolBrush=COLOURS["memory"], **star),
         }
+        self.memory_box.addItem(self.still_items["memory"])
 
         controls = QHBoxLayout()
         self.sampling_box = QCheckBox("Sample while training")
@@ -150,6 +155,7 @@ class MetaGradientView(QWidget):
         plot.setLabel("bottom", "meta-iteration")
         plot.setMinimumSize(200, 150)
         plot.getPlotItem().setMenuEnabled(False)
+        plain_axes(plot)
         return plot
 
     @staticmethod
@@ -184,11 +190,14 @@ class MetaGradientView(QWidget):
         symbol = "o" if len(x) <= SYMBOLS_UP_TO else None
         for item, column in ((self.cos_fo, "cosine_maml_fomaml"), (self.cos_reptile, "cosine_maml_reptile"),
                              (self.ratio, "second_order_ratio"), (self.milliseconds, "milliseconds")):
-            item.setData(x, h.column(column), symbol=symbol)
+            y = h.column(column)
+            finite = np.isfinite(y)  # the first live sample has no rate yet
+            item.setData(x[finite], y[finite], symbol=symbol)
         memory = h.column("peak_memory_mb")
         self.memory.setData(x[np.isfinite(memory)], memory[np.isfinite(memory)])
         self._draw_layers(x, symbol)
         self._draw_still()
+        self._frame(x)
         self._align_memory_box()
         self.status.setText(self._status_text())
 
@@ -218,7 +227,8 @@ class MetaGradientView(QWidget):
                 xs, y = np.array([still.iteration], float), np.array([still.per_layer[name][part]])
             y = np.where(y > 0, y, np.nan)  # a zero norm (a first-order run's second-order term)
             item.setData(xs, y, symbol=symbol or ("o" if len(xs) == 1 else None))
-        self.layer_plot.setTitle(f"Per-layer gradient norms: {LAYER_PARTS[part]}")
+        self.layer_plot.setTitle(f"Per-layer gradient norms: {LAYER_PARTS[part]}",
+                                 color=foreground(self._theme), size=f"{10 * self._scale:.0f}pt")
 
     def _draw_still(self) -> None:
         still = self.history.still
@@ -227,8 +237,23 @@ class MetaGradientView(QWidget):
                 item.setData([], [])
                 continue
             value = {"cos_fo": still.cosine_maml_fomaml, "cos_reptile": still.cosine_maml_reptile,
-                     "ratio": still.second_order_ratio, "milliseconds": still.milliseconds}[key]
+                     "ratio": still.second_order_ratio, "milliseconds": still.milliseconds,
+                     "memory": still.peak_memory_mb}[key]
             item.setData([still.iteration], [value] if math.isfinite(value) else [np.nan])
+
+    def _frame(self, x: np.ndarray) -> None:
+        """A lone point (the star, one sample) from iteration 0, not centred in a sliver of an
+        axis; once there are samples, the axis follows them (and the user's zoom) again."""
+        view = self.cosine_plot.getPlotItem().vb  # the other plots follow (linked)
+        if len(x) >= 2:
+            if self._framed:
+                view.enableAutoRange(x=True)
+                self._framed = False
+            return
+        still = self.history.still
+        last = max([*x.tolist(), still.iteration if still is not None else 0, 1])
+        view.setXRange(0, last * 1.03, padding=0)
+        self._framed = True
 
     def _status_text(self) -> str:
         h = self.history
@@ -250,32 +275,14 @@ class MetaGradientView(QWidget):
         return 2.0 if self._scale > 1 else 1.0
 
     def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
-        """After `style_plot` has styled the plots: the right axis and titles too."""
+        """After `style_plot` has styled the plots: the right axis, titles and legends too."""
         self._theme, self._scale = theme, font_scale
-        foreground = QColor(*FOREGROUND[theme]).name()
-        font = QFont()
-        font.setPointSizeF(9 * font_scale)
-        axis = self.cost_plot.getAxis("right")
-        axis.setPen(foreground)
-        axis.setTextPen(foreground)
-        axis.setTickFont(font)
-        axis.label.setFont(font)
-        for plot in self.plots():
-            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text,
-                                                  color=foreground, size=f"{10 * font_scale:.0f}pt")
+        style_axis(self.cost_plot.getAxis("right"), theme, font_scale)
+        style_titles(self.plots(), theme, font_scale)
         self._style_legends()
 
     def _style_legends(self) -> None:
-        foreground = QColor(*FOREGROUND[self._theme]).name()
-        size = f"{9 * self._scale:.0f}pt"
-        for plot in self.plots():
-            legend = plot.getPlotItem().legend
-            if legend is None:
-                continue
-            legend.setLabelTextColor(foreground)
-            legend.setLabelTextSize(size)
-            for _, label in legend.items:
-                label.setText(label.text, size=size, color=foreground)
+        style_legends(self.plots(), self._theme, self._scale)
 
 
 def _summary(sample: AnatomySample) -> str:

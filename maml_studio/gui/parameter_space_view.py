@@ -4,7 +4,7 @@ The mean query-loss landscape of 25 fresh tasks as a heat map (log colour
 scale, a colour bar in loss values) with contour lines; each task's inner-loop
 path θ → U_i(θ) projected onto the slice, one colour per task, as many tasks as
 the user asks for; θ marked; the descent directions −g_MAML and −g_FO as two
-labelled arrows at a common scale. The user picks the slice's directions. What
+arrows at a common scale, named in a key. The user picks the slice's directions. What
 the view holds is a `ParameterSpaceViewState`; the window computes the slices
 off the GUI thread (`inside_jobs.compute_slice`), and the items here are made
 once and fed with `setData`.
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from maml_studio.gui.inside_style import foreground, plain_axes, style_axis
 from maml_studio.inside_jobs import SLICE_TASKS
 from maml_studio.inside_state import DIRECTIONS, ParameterSpaceViewState, slice_caption
 
@@ -37,12 +38,14 @@ TASK_COLOURS = ("#ff7f0e", "#d62728", "#2ca02c", "#e377c2", "#ffd92f", "#8c564b"
                 "#f781bf", "#66c2a5", "#a65628", "#fdb462", "#b3de69")
 CONTOUR_LEVELS = 12
 ARROW_SHARE = 0.4  # the longer arrow spans this share of the slice's half-width
-ARROWS = {"maml": ("MAML", Qt.PenStyle.SolidLine), "fomaml": ("first-order", Qt.PenStyle.DashLine)}
+# The two descent directions: name, line style, colour (each drawn over a white halo).
+ARROWS = {"maml": ("−g MAML (second-order)", Qt.PenStyle.SolidLine, "#000000"),
+          "fomaml": ("−g first-order", Qt.PenStyle.DashLine, "#c2371a")}
 CAPTION = ("<b>How to read it.</b> Colour: the mean query loss over the tasks at θ + a·d₁ + b·d₂ "
            "(darker is lower; contours at even steps of its logarithm). Each coloured line is one "
            "task's inner loop from θ (+) to its adapted weights U<sub>i</sub>(θ) (dot). "
-           "The arrows are the descent directions −g of second-order MAML (solid) and of its "
-           "first-order part (dashed), projected and drawn at one common scale. During training, "
+           "The arrows are the descent directions −g of second-order MAML (solid black) and of its "
+           "first-order part (dashed red), projected and drawn at one common scale. During training, "
            "watch θ settle where a step reaches every task's valley.")
 
 
@@ -62,39 +65,52 @@ class ParameterSpaceView(QWidget):
         self.plot.getPlotItem().setMenuEnabled(False)
         self.plot.setLabel("bottom", "a (along d₁)")
         self.plot.setLabel("left", "b (along d₂)")
+        plain_axes(self.plot)
         layout.addWidget(self.plot, 1)
         item = self.plot.getPlotItem()
         self.image = pg.ImageItem(axisOrder="col-major")
         self.image.setZValue(-20)
         item.addItem(self.image)
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=LANDSCAPE, interactive=False,
-                                          label="mean query loss (log scale)", colorMapMenu=False)
+                                          colorMapMenu=False)
         self.colour_bar.setImageItem(self.image, insert_in=item)
-        self.contours = pg.PlotDataItem(pen=pg.mkPen((255, 255, 255, 110), width=1), connect="finite")
-        self.contours.setZValue(-10)
-        item.addItem(self.contours)
+        # Contours light over the dark valleys, dark over the pale ridges: visible everywhere.
+        self.contours = pg.PlotDataItem(pen=pg.mkPen((255, 255, 255, 140), width=1), connect="finite")
+        self.high_contours = pg.PlotDataItem(pen=pg.mkPen((8, 48, 107, 150), width=1), connect="finite")
+        for contour in (self.contours, self.high_contours):
+            contour.setZValue(-10)
+            item.addItem(contour)
         self.paths: list[pg.PlotDataItem] = []
         self.ends = pg.ScatterPlotItem(size=9, pen=pg.mkPen("#000000", width=1))
         self.ends.setZValue(6)
         item.addItem(self.ends)
+        self.theta_halo = pg.ScatterPlotItem([0], [0], symbol="+", size=26,
+                                             pen=pg.mkPen("#ffffff", width=7), brush=None)
         self.theta = pg.ScatterPlotItem([0], [0], symbol="+", size=22,
                                         pen=pg.mkPen("#000000", width=3), brush=None)
-        self.theta.setZValue(9)
-        item.addItem(self.theta)
-        self.theta_label = pg.TextItem("θ", color="#000000", anchor=(-0.2, 1.1))
+        for z, marker in enumerate((self.theta_halo, self.theta)):
+            marker.setZValue(8 + z)
+            item.addItem(marker)
+        self.theta_label = pg.TextItem("θ", color="#000000", anchor=(-0.3, 1.2),
+                                       fill=pg.mkBrush(255, 255, 255, 200))
         self.theta_label.setZValue(9)
         item.addItem(self.theta_label)
         self.arrows: dict[str, tuple] = {}
-        for key, (name, style) in ARROWS.items():
+        # Named in a key in the corner: labels at the tips collide when the arrows agree.
+        self.arrow_key = pg.LegendItem(offset=(8, 8), brush=pg.mkBrush(255, 255, 255, 215),
+                                       pen=pg.mkPen("#777777"), labelTextColor="#000000")
+        self.arrow_key.setParentItem(item.vb)
+        self.arrow_key.setZValue(20)
+        for z, (key, (name, style, colour)) in enumerate(ARROWS.items()):
             halo = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=6))
-            line = pg.PlotDataItem(pen=pg.mkPen("#000000", width=3, style=style))
-            head = pg.ArrowItem(pxMode=True, headLen=16, tipAngle=32, tailLen=0, brush="#000000",
+            line = pg.PlotDataItem(pen=pg.mkPen(colour, width=3, style=style))
+            head = pg.ArrowItem(pxMode=True, headLen=16, tipAngle=32, tailLen=0, brush=colour,
                                 pen=pg.mkPen("#ffffff", width=1.5))
-            label = pg.TextItem(name, color="#000000", fill=pg.mkBrush(255, 255, 255, 200))
-            for z, part in enumerate((halo, line, head, label)):
-                part.setZValue(10 + z)
+            for part in (halo, line, head):
+                part.setZValue(10 + 2 * z + (part is not halo))
                 item.addItem(part)
-            self.arrows[key] = (halo, line, head, label)
+            self.arrow_key.addItem(line, name)
+            self.arrows[key] = (halo, line, head)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Directions"))
@@ -140,6 +156,11 @@ class ParameterSpaceView(QWidget):
     def plots(self) -> list[pg.PlotWidget]:
         return [self.plot]
 
+    def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
+        """The colour bar's axis and label in the theme's colours (the map itself is the same)."""
+        style_axis(self.colour_bar.axis, theme, font_scale)
+        self.colour_bar.axis.setLabel("mean query loss (log scale)", color=foreground(theme))
+
     def set_status(self, text: str) -> None:
         self.status.setText(text)
 
@@ -161,7 +182,8 @@ class ParameterSpaceView(QWidget):
     def draw(self) -> None:
         result = self.state.result
         visible = result is not None
-        for item in (self.image, self.contours, self.theta, self.theta_label, self.ends):
+        for item in (self.image, self.contours, self.high_contours, self.theta, self.theta_halo,
+                     self.theta_label, self.ends):
             item.setVisible(visible)
         if result is None:
             for parts in self.arrows.values():
@@ -185,7 +207,10 @@ class ParameterSpaceView(QWidget):
         self.image.setRect(QRectF(alphas[0] - da / 2, betas[0] - db / 2, da * len(alphas), db * len(betas)))
         self.colour_bar.setLevels((low, high))
         self.colour_bar.axis.setTicks([_loss_ticks(low, high)])
-        self.contours.setData(*_contour_lines(alphas, betas, logs, low, high))
+        middle = low + 0.6 * (high - low)  # where the colour map turns pale
+        levels = np.linspace(low, high, CONTOUR_LEVELS + 2)[1:-1]
+        self.contours.setData(*_contour_lines(alphas, betas, logs, levels[levels <= middle]))
+        self.high_contours.setData(*_contour_lines(alphas, betas, logs, levels[levels > middle]))
         self._draw_paths(s.paths)
         self._draw_arrows(s.arrows, float(max(abs(alphas[0]), abs(alphas[-1]))))
         self.theta_label.setPos(0, 0)
@@ -218,10 +243,11 @@ class ParameterSpaceView(QWidget):
     def _draw_arrows(self, arrows: dict[str, np.ndarray], half_width: float) -> None:
         longest = max((float(np.hypot(*v)) for v in arrows.values()), default=0.0)
         scale = ARROW_SHARE * half_width / longest if longest > 0 else 0.0
-        for key, (halo, line, head, label) in self.arrows.items():
+        self.arrow_key.setVisible(scale > 0)
+        for key, (halo, line, head) in self.arrows.items():
             vector = arrows.get(key)
             shown = vector is not None and scale > 0 and float(np.hypot(*vector)) > 0
-            for part in (halo, line, head, label):
+            for part in (halo, line, head):
                 part.setVisible(shown)
             if not shown:
                 continue
@@ -231,8 +257,6 @@ class ParameterSpaceView(QWidget):
             # ArrowItem points left at angle 0 and turns clockwise on screen, where y points down.
             head.setStyle(angle=math.degrees(math.atan2(tip[1], -tip[0])))
             head.setPos(tip[0], tip[1])
-            label.setPos(tip[0], tip[1])
-            label.setAnchor((0.0, 1.0) if tip[0] >= 0 else (1.0, 1.0))
         self.arrow_scale = scale
 
 
@@ -241,13 +265,13 @@ def _loss_ticks(low: float, high: float, count: int = 5) -> list[tuple[float, st
     return [(float(t), f"{10 ** t:.2g}") for t in np.linspace(low, high, count)]
 
 
-def _contour_lines(alphas, betas, logs, low, high) -> tuple[np.ndarray, np.ndarray]:
+def _contour_lines(alphas, betas, logs, levels) -> tuple[np.ndarray, np.ndarray]:
     """Every contour line as one polyline, NaN between lines (one item draws them all)."""
-    if not np.isfinite(logs).all() or high <= low:
+    if not np.isfinite(logs).all() or not len(levels):
         return np.array([]), np.array([])
     generator = contourpy.contour_generator(alphas, betas, logs.T)  # z[j, i] at (a_i, b_j)
     xs, ys = [], []
-    for level in np.linspace(low, high, CONTOUR_LEVELS + 2)[1:-1]:
+    for level in levels:
         for line in generator.lines(level):
             xs += [line[:, 0], [np.nan]]
             ys += [line[:, 1], [np.nan]]

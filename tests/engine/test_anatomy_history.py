@@ -6,6 +6,7 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from maml_studio.anatomy import meta_gradient_anatomy, sample_batch
@@ -170,7 +171,9 @@ def test_the_sampler_delivers_the_anatomy_of_the_latest_batch_and_weights():
     assert token == "run" and sample.iteration >= 1
     assert sample.cosine_maml_fomaml == pytest.approx(expected.cosine_maml_fomaml, abs=1e-6)
     assert sample.second_order_ratio == pytest.approx(expected.second_order_ratio, rel=1e-5)
-    assert all(math.isfinite(s.milliseconds) for s, _ in delivered)  # cost_interval 0: every time
+    assert all(math.isfinite(s.peak_memory_mb) for s, _ in delivered)  # cost_interval 0: every time
+    assert math.isnan(sample.milliseconds)  # no rate before a second look at the run
+    assert all(s.milliseconds > 0 for s, _ in delivered[1:])
     iterations = [s.iteration for s, _ in delivered]
     assert iterations == sorted(set(iterations))
 
@@ -186,8 +189,8 @@ def test_the_sampler_keeps_to_its_budget_and_measures_the_cost_now_and_then():
         sampler.stop()
     assert sampler.interval >= sampler.last_seconds / 0.25 - 1e-9
     assert sampler.interval >= 0.01
-    assert math.isfinite(delivered[0].milliseconds)  # the first sample is costed
-    assert all(math.isnan(s.milliseconds) for s in delivered[1:])  # not again within the hour
+    assert math.isfinite(delivered[0].peak_memory_mb)  # the first sample is costed
+    assert all(math.isnan(s.peak_memory_mb) for s in delivered[1:])  # not again within the hour
 
 
 def test_the_sampler_computes_nothing_while_paused_idle_or_switched_off():
@@ -262,10 +265,15 @@ def test_the_sampler_follows_a_training_run(small_config):
                 if len(delivered) >= 3 or time.monotonic() > give_up:
                     trainer.stop()
     thread = threading.Thread(target=train)
+    started = time.monotonic()
     thread.start()
     thread.join(90)
+    ended = time.monotonic()
     sampler.stop()
     assert len(delivered) >= 2
     assert [s.iteration for s in delivered] == sorted({s.iteration for s in delivered})
     assert delivered[-1].iteration > delivered[0].iteration > 0
     assert all(-1 <= s.cosine_maml_fomaml <= 1 for s in delivered)
+    # the run's own time per meta-iteration between samples, from its rate
+    rate_ms = 1000 * (ended - started) / trainer.history.iterations  # its start-up included
+    assert 0.2 * rate_ms < np.median([s.milliseconds for s in delivered[1:]]) < 5 * rate_ms
