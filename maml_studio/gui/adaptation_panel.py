@@ -24,22 +24,13 @@ from PySide6.QtGui import (
     QShortcut,
 )
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from maml_studio.adaptation_jobs import AdaptationResult, PlaneResult
 from maml_studio.adaptation_session import (
-    LR_BOUNDS,
-    MAX_SHOTS,
-    MAX_STEPS,
     AdaptationSession,
     SampledTask,
 )
@@ -47,9 +38,9 @@ from maml_studio.checkpoint import Checkpoint
 from maml_studio.errors import ConfigError
 from maml_studio.experiment import Experiment
 from maml_studio.gui import curve_view, plane_view
+from maml_studio.gui.adaptation_controls import add_controls
 from maml_studio.gui.adaptation_worker import AdaptationThread
 from maml_studio.gui.curve_view import CurveView
-from maml_studio.gui.flow_layout import FlowLayout
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.paper_panel import PaperPanel
 from maml_studio.gui.plane_view import PlaneView
@@ -196,88 +187,7 @@ class AdaptationPanel(QWidget):
         panels.addWidget(self.paper_plot, 1)
         layout.addLayout(panels, 1)
 
-        controls = QHBoxLayout()
-        self.sample_button = self._button("Sample task", "Sample task", self.sample_task,
-                                          "Draw a random task from the family and K points from it")
-        self.shots = QSpinBox()
-        self.shots.setRange(1, MAX_SHOTS)
-        self.shots.setValue(self.session.shots)
-        self.shots.valueChanged.connect(self.session.set_shots)
-        self.shots.setAccessibleName("Sampled points")
-        self.shots.setToolTip("How many support points Sample task draws (K)")
-        self.clear_button = self._button("Clear", "Clear points", self.session.clear_points,
-                                         "Remove every support point")
-        self.fit_button = self._button("Fit view", "Fit view", self.fit_view,
-                                       "Show the family's frame and every point (or double click "
-                                       "the plot); the wheel zooms, dragging the axes pans")
-        self.paper_button = self._button("Paper figure", "Paper figure", self.toggle_paper_figure,
-                                         "The MAML paper's Figure 2: a sine task, 10 points, the "
-                                         "models after 0, 1 and 10 steps")
-        self.paper_button.setCheckable(True)
-        self.play_button = self._button("Play", "Play adaptation", self.play,
-                                        "Animate the adaptation from step 0 to the chosen step")
-        controls.addWidget(self.sample_button)
-        controls.addWidget(QLabel("K"))
-        controls.addWidget(self.shots)
-        self.class_label = QLabel("Class")
-        self.class_box = QComboBox()
-        self.class_box.setAccessibleName("Point class")
-        self.class_box.setToolTip("Class of the points a left click adds (keys 1–9 choose)")
-        self.class_box.currentIndexChanged.connect(
-            lambda index: self.session.set_chosen_class(index) if index >= 0 else None)
-        controls.addWidget(self.class_label)
-        controls.addWidget(self.class_box)
-        controls.addWidget(self.clear_button)
-        controls.addWidget(self.fit_button)
-        controls.addWidget(self.paper_button)
-        controls.addStretch(1)
-        layout.addLayout(controls)
-        controls = QHBoxLayout()  # the steps on a row of their own: the slider keeps its length
-        controls.addWidget(QLabel("Steps"))
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, MAX_STEPS)
-        self.slider.setValue(self.session.step)
-        self.slider.setAccessibleName("Adaptation steps")
-        self.slider.setToolTip("Gradient steps taken on the support points")
-        self.slider.valueChanged.connect(self.session.set_step)
-        controls.addWidget(self.slider, 1)
-        self.step_label = QLabel(str(self.session.step))
-        self.step_label.setMinimumWidth(30)
-        self.step_label.setAccessibleName("Shown step")
-        controls.addWidget(self.step_label)
-        controls.addWidget(self.play_button)
-        controls.addWidget(QLabel("α"))
-        self.lr_box = pg.SpinBox(value=self.session.lr, bounds=LR_BOUNDS, dec=True, step=0.5,
-                                 minStep=1e-6, decimals=4, compactHeight=False)
-        self.lr_box.setAccessibleName("Adaptation learning rate")
-        self.lr_box.setToolTip("Inner learning rate used to adapt (Meta-SGD scales its learned "
-                               "rates by this over its training rate)")
-        self.lr_box.setMinimumWidth(80)
-        self.lr_box.sigValueChanged.connect(lambda box: self.session.set_lr(float(box.value())))
-        controls.addWidget(self.lr_box)
-        layout.addLayout(controls)
-
-        toggles = FlowLayout()  # wraps onto a second row where the panel is narrow
-        self.toggles = {}
-        for key, text in (("maml", "meta-learned"), ("steps", "earlier steps"),
-                          ("pretrained", "pretrained baseline"), ("random", "random init"),
-                          ("truth", "true function")):
-            box = QCheckBox(text)
-            box.setChecked(self.session.shown[key])
-            box.setAccessibleName(f"Show {text}")
-            box.toggled.connect(lambda on, key=key: self.session.set_shown({key: on}))
-            toggles.addWidget(box)
-            self.toggles[key] = box
-        self.live_box = QCheckBox("Live: follow training")
-        self.live_box.setChecked(True)
-        self.live_box.setAccessibleName("Follow training live")
-        self.live_box.setToolTip("While training runs, re-adapt with every new parameter snapshot")
-        toggles.addWidget(self.live_box)
-        layout.addLayout(toggles)
-        self.info = QLabel("")
-        self.info.setAccessibleName("Adaptation status")
-        self.info.setWordWrap(True)
-        layout.addWidget(self.info)
+        add_controls(self, layout)
 
         self._play_timer = QTimer(self)
         self._play_timer.setInterval(PLAY_INTERVAL_MS)
@@ -308,13 +218,6 @@ class AdaptationPanel(QWidget):
                               if plane else "How many support points Sample task draws (K)")
         self.view_box.setAspectLocked(plane)
         self.plot.setToolTip(plane_view.TOOLTIP if plane else curve_view.TOOLTIP)
-
-    def _button(self, text, name, slot, tip) -> QPushButton:
-        button = QPushButton(text)
-        button.setAccessibleName(name)
-        button.setToolTip(tip)
-        button.clicked.connect(slot)
-        return button
 
     # -- the model ------------------------------------------------------------------------------
     def set_model(self, checkpoint: Checkpoint | None, live: bool = False) -> bool:
