@@ -11,6 +11,7 @@ the view's `InnerLoopViewState`; the view draws whatever that holds.
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -28,19 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from maml_studio.gui.inside_style import plain_axes, style_legends, style_titles
-from maml_studio.gui.legend_below import legend_below
+from maml_studio.gui.inside_style import plot_widget, style_titles
 from maml_studio.inside_jobs import InnerLoopResult, write_inner_loop_csv
 from maml_studio.inside_state import InnerLoopViewState
 
 BAND_ALPHA = 45
-CAPTION = ("<b>How to read it.</b> Each model adapts to K support points of a fresh task with "
-           "its own inner step size; the curves are the mean loss over the tasks after each "
-           "step, the bands 95% intervals of the mean. <b>Support</b>: the fit to the K points. "
-           "<b>Query</b>: the same task at new points. A meta-learned model's query loss "
-           "should drop within the step count it was trained for; a query loss that rises "
-           "again while the support loss keeps falling is over-fitting, a jagged support "
-           "curve a step size that over-shoots.")
+CAPTION = ("<b>How to read it.</b> The mean loss over the fresh tasks after each inner step, with "
+           "95% bands. <b>Support</b>: the fit to the K points adapted to; <b>query</b>: the same "
+           "task at new points. A good initialisation drops the query loss within the steps it "
+           "was trained for; a query loss that rises while the support loss falls is over-fitting, "
+           "a jagged curve a step size that over-shoots.")
 
 
 class InnerLoopView(QWidget):
@@ -53,14 +51,19 @@ class InnerLoopView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         row = QHBoxLayout()
-        self.support_plot = self._plot("Support loss (the K points adapted to)")
-        self.query_plot = self._plot("Query loss (new points of the same task)")
+        self.support_plot = self._plot("Support loss (the K points)")
+        self.query_plot = self._plot("Query loss (new points)")
         self.query_plot.setYLink(self.support_plot)
         row.addWidget(self.support_plot)
         row.addWidget(self.query_plot)
         layout.addLayout(row, 1)
-        self.legend = legend_below(self.query_plot.getPlotItem(), columns=2)
-        self.support_legend = legend_below(self.support_plot.getPlotItem(), columns=2)
+        # One legend for both plots, as text that wraps: a legend inside each plot's layout
+        # widened the plots beyond a small window's width and cut them off.
+        self.legend = QLabel("")
+        self.legend.setAccessibleName("Inner-loop legend")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.legend)
 
         controls = QHBoxLayout()
         self.refresh_button = QPushButton("Refresh")
@@ -95,14 +98,13 @@ class InnerLoopView(QWidget):
         self.set_status("No curves yet: open or train a model.")
 
     def _plot(self, title: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
+        plot = plot_widget()
         plot.setAccessibleName(title.split(" (")[0] + " plot")
         plot.setTitle(title)
         plot.setLabel("bottom", "inner step")
         plot.setLabel("left", "loss")
         plot.setMinimumSize(220, 180)
         plot.getPlotItem().setMenuEnabled(False)
-        plain_axes(plot)
         return plot
 
     def plots(self) -> list[pg.PlotWidget]:
@@ -146,9 +148,8 @@ class InnerLoopView(QWidget):
         keys = [(m.name, m.baseline, m.colour) for m in models]
         if keys != list(self._items):
             self._rebuild(models, keys)
-        self.legend.clear()
-        self.support_legend.clear()
         if result is None:
+            self.legend.setText("")
             return
         log = self.state.log_scale
         for plot in self.plots():
@@ -156,20 +157,16 @@ class InnerLoopView(QWidget):
         top = _frame_top(models)
         bottom = math.inf
         self.leaving: dict[str, int] = {}
-        for index, (model, key) in enumerate(zip(models, keys, strict=True)):
+        for model, key in zip(models, keys, strict=True):
             c = model.curves
-            for (line, low, high), mean, ci, legend in zip(
+            for (line, low, high), mean, ci in zip(
                     self._items[key][:2], (c.support, c.query), (c.support_ci95, c.query_ci95),
-                    (self.support_legend, self.legend), strict=True):
+                    strict=True):
                 x, mean, ci = np.asarray(c.steps, dtype=float), np.asarray(mean), np.asarray(ci)
                 outside = ~np.isfinite(mean) | ~np.isfinite(ci) | (mean > top)
                 kept = len(mean) if not outside.any() else int(np.argmax(outside))
-                name = model.name
                 if kept < len(mean):
                     self.leaving[model.name] = min(int(x[kept]), self.leaving.get(model.name, 10**9))
-                    name += f" (leaves the frame at step {int(x[kept])})"
-                if index < 12:
-                    legend.addItem(line, name)
                 x, mean, ci = x[:kept], mean[:kept], ci[:kept]
                 lower = mean - ci
                 if log:  # a band through zero has no log: clip it at a tenth of the mean
@@ -182,6 +179,7 @@ class InnerLoopView(QWidget):
                 positive = lower[lower > 0] if log else lower
                 if positive.size:
                     bottom = min(bottom, float(positive.min()))
+        self.legend.setText(self._legend_html(models))
         self._set_range(result.steps, bottom, top)
         self.set_status(self._summary(result))
         self.restyle()
@@ -221,13 +219,22 @@ class InnerLoopView(QWidget):
                 bands.append(band)
             self._items[key] = (*parts, *bands)
 
+    def _legend_html(self, models) -> str:
+        entries = []
+        for model in models:
+            line = "╍╍╍" if model.baseline else "━━━"
+            left = self.leaving.get(model.name)
+            note = f" (leaves the frame at step {left})" if left is not None else ""
+            entries.append(f'<span style="white-space:nowrap"><span style="color:{model.colour}">'
+                           f"<b>{line}</b></span> {html.escape(model.name)}{note}</span>")
+        return " &nbsp;&nbsp; ".join(entries)
+
     def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
         self._theme, self._font_scale = theme, font_scale
         self.restyle()
 
     def restyle(self) -> None:
         style_titles(self.plots(), self._theme, self._font_scale)
-        style_legends(self.plots(), self._theme, self._font_scale)
 
     @staticmethod
     def _summary(result: InnerLoopResult) -> str:

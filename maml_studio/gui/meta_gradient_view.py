@@ -12,6 +12,7 @@ with `setData`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -20,23 +21,30 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from maml_studio.anatomy_history import AnatomyHistory, AnatomySample
-from maml_studio.gui.inside_style import foreground, plain_axes, style_axis, style_legends, style_titles
+from maml_studio.gui.inside_style import foreground, plot_widget, style_axis, style_legends, style_titles
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.inside_state import LAYER_PARTS, MetaGradientViewState
 from maml_studio.run_store import PALETTE
 
 CAPTION = (
-    "<b>How to read it.</b> g<sub>MAML</sub> is the full meta-gradient, differentiated through "
-    "the inner steps; g<sub>FO</sub> is its first-order part (query gradients at the adapted "
-    "weights, inner steps held constant). <b>cos(MAML, first-order)</b> near 1: first-order "
-    "MAML would step the same way. <b>cos(MAML, Reptile)</b>: agreement with Reptile's "
-    "direction θ − mean U<sub>i</sub>(θ). <b>Second-order share</b> "
-    "‖g<sub>MAML</sub> − g<sub>FO</sub>‖ / ‖g<sub>MAML</sub>‖: how much of the gradient the "
-    "second-order term is (0: none). <b>Per-layer norms</b>: which tensors the meta-gradient "
-    "moves. <b>Cost</b>: while training, the run's own time per meta-iteration (its rate between "
-    "samples, the baseline's step included) and the tensor memory one meta-step allocates; for "
-    "the star, one eager meta-step timed alone. Samples use the meta-batch training just used; "
-    "the star is the model on show on 25 fresh tasks.")
+    "<b>How to read it.</b> <b>cos(MAML, first-order)</b> near 1: first-order MAML, which does not "
+    "differentiate through the inner steps, would step the same way. <b>cos(MAML, Reptile)</b>: "
+    "agreement with Reptile's direction θ − mean U<sub>i</sub>(θ). <b>Second-order share</b>: how "
+    "much of the full gradient the second-order term is. <b>Per-layer norms</b>: which tensors the "
+    "meta-gradient moves. Each point is one meta-batch of the run (noisy); the star, the model on "
+    "show on 25 fresh tasks. Hover a plot for its definition.")
+TOOLTIPS = (
+    "g_MAML: the full meta-gradient, differentiated through the inner steps. g_FO: its first-order "
+    "part, the query gradients at the adapted weights U_i(θ) with the inner steps held constant. "
+    "Reptile's direction: θ − mean U_i(θ). Cosines over all adapted parameters as one vector.",
+    "‖g_MAML − g_FO‖ / ‖g_MAML‖: 0 when the second-order term vanishes; above 1 when it outweighs "
+    "what remains of the gradient.",
+    "The norm of each parameter tensor's part of the chosen gradient (log scale); weights solid, "
+    "biases dashed.",
+    "While training: the run's own wall time per meta-iteration between two samples (its rate, "
+    "the baseline's step included), and the tensor memory one meta-step allocates, measured "
+    "every ten seconds. The star: one eager meta-step of the model on show, timed alone.",
+)
 COLOURS = {"cos_fo": "#1f77b4", "cos_reptile": "#1b9e77", "ratio": "#9467bd",
            "milliseconds": "#a6761d", "memory": "#e7298a"}
 SYMBOLS_UP_TO = 300  # samples drawn with a dot each; beyond, lines only
@@ -64,6 +72,8 @@ class MetaGradientView(QWidget):
                                      "‖g<sub>MAML</sub>‖", "share")
         self.layer_plot = self._plot("Per-layer gradient norms", "norm")
         self.cost_plot = self._plot("Cost per meta-step", "ms")
+        for plot, tip in zip(self.plots(), TOOLTIPS, strict=True):
+            plot.setToolTip(tip)
         for plot, (row, column) in zip(self.plots(), ((0, 0), (0, 1), (1, 0), (1, 1)), strict=True):
             grid.addWidget(plot, row, column)
             if plot is not self.cosine_plot:
@@ -99,8 +109,9 @@ class MetaGradientView(QWidget):
         self.memory_box.addItem(self.memory)
         cost.vb.sigResized.connect(self._align_memory_box)
         cost_legend = legend_below(cost, columns=2)
-        cost_legend.addItem(self.milliseconds, "ms per meta-iteration")
-        cost_legend.addItem(self.memory, "peak memory (MB, right)")
+        # Short labels: a wide legend would push the right axis out of a narrow plot.
+        cost_legend.addItem(self.milliseconds, "ms / iteration")
+        cost_legend.addItem(self.memory, "peak MB (right)")
 
         # The model on show, on fresh tasks: a star on every plot.
         star = {"symbol": "star", "symbolSize": 14, "pen": None}
@@ -148,14 +159,13 @@ class MetaGradientView(QWidget):
 
     # -- construction -----------------------------------------------------------------------------
     def _plot(self, title: str, label: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget()
+        plot = plot_widget()
         plot.setAccessibleName(f"{title} plot")
         plot.setTitle(title)
         plot.setLabel("left", label)
         plot.setLabel("bottom", "meta-iteration")
         plot.setMinimumSize(200, 150)
         plot.getPlotItem().setMenuEnabled(False)
-        plain_axes(plot)
         return plot
 
     @staticmethod
@@ -262,10 +272,14 @@ class MetaGradientView(QWidget):
             stride = h.stride()
             latest = h.latest()
             every = f", every ~{stride:,.0f} meta-iterations" if stride else ""
+            memory = h.column("peak_memory_mb")
+            known = memory[np.isfinite(memory)]
+            if known.size and not math.isfinite(latest.peak_memory_mb):  # measured now and then
+                latest = dataclasses.replace(latest, peak_memory_mb=float(known[-1]))
             parts.append(f"{len(h)} samples of the training batches{every}; latest at iteration "
                          f"{latest.iteration:,}: {_summary(latest)}")
         if h.still is not None:
-            parts.append(f"Model on show, {h.still.tasks} fresh tasks: {_summary(h.still)}")
+            parts.append(f"Model on show, {h.still.tasks} fresh tasks: {_summary(h.still, True)}")
         if not parts:
             return "No anatomy yet: start training, or open a model."
         return ". ".join(parts) + "."
@@ -285,7 +299,7 @@ class MetaGradientView(QWidget):
         style_legends(self.plots(), self._theme, self._scale)
 
 
-def _summary(sample: AnatomySample) -> str:
+def _summary(sample: AnatomySample, still: bool = False) -> str:
     def number(value: float, digits: int = 2) -> str:
         return f"{value:.{digits}f}" if math.isfinite(value) else "–"
 
@@ -293,5 +307,8 @@ def _summary(sample: AnatomySample) -> str:
             f"cos(MAML, Reptile) {number(sample.cosine_maml_reptile)}, "
             f"second-order share {number(sample.second_order_ratio)}")
     if math.isfinite(sample.milliseconds):
-        text += f", {number(sample.milliseconds, 1)} ms and {number(sample.peak_memory_mb, 1)} MB per step"
+        text += f", {number(sample.milliseconds, 1)} ms per " + (
+            "eager meta-step" if still else "iteration")
+    if math.isfinite(sample.peak_memory_mb):
+        text += f", {number(sample.peak_memory_mb, 1)} MB per meta-step"
     return text

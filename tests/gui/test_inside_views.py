@@ -147,6 +147,8 @@ def test_the_inner_loop_view_draws_the_engines_curves_of_the_model_and_baseline(
                                                          expected.query / 10), rtol=1e-6)
     assert meta.query[1] < base.query[1]  # what the picture is for: one step already helps
     assert "600 fresh tasks" in by_name(window, "Inner-loop status").text()
+    legend = by_name(window, "Inner-loop legend").text()
+    assert "meta-learned" in legend and "pretrained baseline" in legend and "leaves" not in legend
     by_name(window, "Inner-loop log scale").setChecked(False)
     assert not view.support_plot.getPlotItem().ctrl.logYCheck.isChecked()
     view.export_csv(tmp_path / "inner.csv")
