@@ -63,6 +63,7 @@ class InnerLoopRequest:
     tasks: int = TASKS
     steps: int = STEPS
     seed: int = 0
+    iteration: int | None = None  # the first model's meta-iteration (default: its history's last)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class InnerLoopResult:
     loss: str  # "MSE" or "cross-entropy": what the curves measure
     seconds: float
     batch: TaskBatch | None = field(default=None, repr=False)  # the tasks, for checking
+    iteration: int = 0  # the first model's meta-iteration
 
 
 def compute_inner_loop(request: InnerLoopRequest) -> InnerLoopResult:
@@ -108,9 +110,10 @@ def compute_inner_loop(request: InnerLoopRequest) -> InnerLoopResult:
             learner, state = experiment.learner, checkpoint.state
         result = inner_loop_curves(learner, state, tasks, steps=request.steps)
         curves.append(ModelCurves(model.name, model.colour, model.baseline, result))
+    iteration = first.history.last_iteration if request.iteration is None else request.iteration
     return InnerLoopResult(request.serial, curves, skipped, tasks.num_tasks, request.steps,
                            "cross-entropy" if kind == "classification" else "MSE",
-                           time.perf_counter() - started, tasks)
+                           time.perf_counter() - started, tasks, iteration)
 
 
 def write_inner_loop_csv(result: InnerLoopResult, path) -> None:

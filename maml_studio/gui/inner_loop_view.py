@@ -238,8 +238,8 @@ class InnerLoopView(QWidget):
 
     @staticmethod
     def _summary(result: InnerLoopResult) -> str:
-        text = (f"{len(result.curves)} curves, mean over {result.tasks} fresh tasks with 95% "
-                f"bands; computed in {result.seconds:.2f} s.")
+        text = (f"Iteration {result.iteration:,}: {len(result.curves)} curves, mean over "
+                f"{result.tasks} fresh tasks with 95% bands; computed in {result.seconds:.2f} s.")
         if result.skipped:
             text += " Left out: " + "; ".join(result.skipped) + "."
         diverged = [m.name for m in result.curves if m.curves.diverged_at is not None]

@@ -41,12 +41,11 @@ ARROW_SHARE = 0.4  # the longer arrow spans this share of the slice's half-width
 # The two descent directions: name, line style, colour (each drawn over a white halo).
 ARROWS = {"maml": ("−g MAML (second-order)", Qt.PenStyle.SolidLine, "#000000"),
           "fomaml": ("−g first-order", Qt.PenStyle.DashLine, "#c2371a")}
-CAPTION = ("<b>How to read it.</b> Colour: the mean query loss over the tasks at θ + a·d₁ + b·d₂ "
-           "(darker is lower; contours at even steps of its logarithm). Each coloured line is one "
-           "task's inner loop from θ (+) to its adapted weights U<sub>i</sub>(θ) (dot). "
-           "The arrows are the descent directions −g of second-order MAML (solid black) and of its "
-           "first-order part (dashed red), projected and drawn at one common scale. During training, "
-           "watch θ settle where a step reaches every task's valley.")
+CAPTION = ("<b>How to read it.</b> Colour: the mean query loss at θ + a·d₁ + b·d₂ (dark is low; "
+           "contours at even steps of its log). Coloured lines: each task's inner loop from θ (+) to "
+           "U<sub>i</sub>(θ) (dot). Arrows: the descent directions of second-order MAML and of its "
+           "first-order part, projected, at one scale. During training, watch θ settle where a "
+           "step reaches every task's valley.")
 
 
 class ParameterSpaceView(QWidget):
@@ -159,6 +158,10 @@ class ParameterSpaceView(QWidget):
     def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
         """The colour bar's axis and label in the theme's colours (the map itself is the same)."""
         style_axis(self.colour_bar.axis, theme, font_scale)
+        size = f"{9 * font_scale:.0f}pt"
+        self.arrow_key.setLabelTextSize(size)
+        for _, label in self.arrow_key.items:
+            label.setText(label.text, size=size, color="#000000")
         self.colour_bar.axis.setLabel("mean query loss (log scale)", color=foreground(theme))
 
     def set_status(self, text: str) -> None:

@@ -49,6 +49,7 @@ from maml_studio.run_store import WorkspaceError
 # arrived, so that it computes a fraction of the time however long one computation takes.
 LIVE_INTERVAL = {"inner": 5.0, "slice": 1.5}
 INNER_LOOP_TASKS = TASKS  # fresh tasks the inner-loop curves average over
+INNER_LOOP_LIVE_TASKS = 200  # while training: a third of the work, bands √3 wider
 
 
 class _SampleRelay(QObject):
@@ -201,14 +202,20 @@ class WindowInside:
         """Compute the Inner loop ("inner") or Parameter space ("slice") view now."""
         if self.model is None:
             return False
+        if self.controller.running and self.model.config is not self.run_config:
+            return False  # a run starting: the model on show is still the one before it
         self._inside_serial += 1
         self._inside_stale[key] = False
         self._inside_asked[key] = time.perf_counter()
         if key == "inner":
+            tasks = INNER_LOOP_LIVE_TASKS if self.controller.running else INNER_LOOP_TASKS
+            iteration = self.history.last_iteration
             self._inner_worker.submit(InnerLoopRequest(tuple(self._curve_models()), self._inside_serial,
-                                                       tasks=INNER_LOOP_TASKS))
-            if self.inner_loop_state.result is None:
-                self.inner_loop_view.set_status(f"Computing the curves on {INNER_LOOP_TASKS} fresh tasks…")
+                                                       tasks=tasks, iteration=iteration))
+            shown = self.inner_loop_state.result
+            earlier = f" (shown: iteration {shown.iteration:,})" if shown is not None else ""
+            self.inner_loop_view.set_status(f"Computing the curves at iteration {iteration:,} on "
+                                            f"{tasks} fresh tasks…{earlier}")
         else:
             self._slice_worker.submit(SliceRequest(self.model, self.parameter_space_state.directions,
                                                    self._inside_serial,

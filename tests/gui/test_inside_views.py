@@ -158,13 +158,14 @@ def test_the_inner_loop_view_draws_the_engines_curves_of_the_model_and_baseline(
 def test_inner_loop_and_parameter_space_follow_a_run_live(window, qtbot, monkeypatch):
     monkeypatch.setitem(window_inside.LIVE_INTERVAL, "inner", 0.5)
     monkeypatch.setitem(window_inside.LIVE_INTERVAL, "slice", 0.3)
-    monkeypatch.setattr(window_inside, "INNER_LOOP_TASKS", 100)  # quicker updates; the same code
+    monkeypatch.setattr(window_inside, "INNER_LOOP_LIVE_TASKS", 100)  # quicker; the same code
     quick_run(window)
     assert window.start_training()
     window.tabs.setCurrentWidget(window.inner_loop_view)
     qtbot.waitUntil(lambda: window.inner_loop_state.result is not None
                     and window.controller.running and window.history.iterations > 0, timeout=WAIT)
     first = window.inner_loop_state.result
+    assert first.tasks == 100 and 0 < first.iteration <= window.history.iterations
     qtbot.waitUntil(lambda: window.inner_loop_state.result is not first
                     and not np.allclose(window.inner_loop_state.result.curves[0].curves.query,
                                         first.curves[0].curves.query), timeout=WAIT)
