@@ -235,3 +235,17 @@ def test_a_linear_model_on_the_line_is_sliced_exactly(window, qtbot):
                     and window.parameter_space_state.result.iteration == 200, timeout=WAIT)
     assert window.parameter_space_state.result.exact
     assert by_name(window, "Slice faithfulness").text().startswith("Exact")
+
+
+def test_a_checkpoints_damaged_samples_are_dropped_and_said_so(window, qtbot, tmp_path):
+    from maml_studio.anatomy_history import METADATA_KEY
+    from maml_studio.checkpoint import save_checkpoint
+
+    checkpoint = window.current_checkpoint()
+    checkpoint.info = {METADATA_KEY: '{"format": "maml-studio-anatomy-history", "version": 1, '
+                                     '"rows": [[1, "\\u202e"]]}'}
+    save_checkpoint(checkpoint, tmp_path / "damaged.safetensors")
+    assert window.open_file(tmp_path / "damaged.safetensors")
+    assert len(window.anatomy) == 0
+    assert "meta-gradient samples are unusable" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.anatomy.still is not None, timeout=WAIT)  # the tab still speaks
