@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or sys.argv[1:])])
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        _finish_compiles()
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -478,3 +480,12 @@ def _point_commands():
     from maml_studio import point_commands
 
     return point_commands
+
+
+def _finish_compiles() -> None:
+    """Say why the process does not end yet: a run that ended early left its compile going
+    (it finishes into the compile cache, so later runs start compiled sooner)."""
+    compilation = sys.modules.get("maml_studio.compilation")
+    if compilation is not None and (count := compilation.pending_compiles()):
+        print(f"finishing {count} background compile{'s' if count > 1 else ''} before exiting "
+              "(kept in the compile cache for later runs)…", file=sys.stderr)

@@ -51,8 +51,13 @@ def configure_cache() -> None:
 _COMPILING = threading.Lock()
 
 
+def pending_compiles() -> int:
+    """How many background compiles are still running (a process waits for them to exit)."""
+    return sum(thread.name == "maml-compile" and thread.is_alive() for thread in threading.enumerate())
+
+
 class BackgroundCompiler:
-    """Builds ``torch.compile(fn)`` on a daemon thread, warmed up on example arguments."""
+    """Builds ``torch.compile(fn)`` on a thread of its own, warmed up on example arguments."""
 
     def __init__(self, fn: Callable, example_args: tuple, compile_threads: int = 1) -> None:
         self._fn = fn
@@ -62,7 +67,9 @@ class BackgroundCompiler:
         self.seconds: float | None = None
         self._done = threading.Event()
         self._compile_threads = compile_threads
-        self._thread = threading.Thread(target=self._build, name="maml-compile", daemon=True)
+        # Not a daemon: the interpreter waits for it at exit. Ended mid-compile, inductor's
+        # threads abort the process ("terminate called without an active exception").
+        self._thread = threading.Thread(target=self._build, name="maml-compile", daemon=False)
 
     def start(self) -> BackgroundCompiler:
         self._thread.start()

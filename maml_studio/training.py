@@ -28,6 +28,8 @@ from maml_studio.model import Params
 from maml_studio.tasks import TaskBatch
 
 SAMPLE_CHUNK = 64  # meta-batches sampled at once; fixed, so a seed gives the same batches
+# With compile = "auto", shorter runs train eagerly: a cold compile takes longer than they do.
+AUTO_COMPILE_MIN_ITERATIONS = 2_000
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,9 @@ class Trainer:
         cannot_compile = unavailable_reason()
         if cfg.compile != "off" and cannot_compile:
             yield CompileStatus("off", cannot_compile)
+        elif cfg.compile == "auto" and cfg.iterations - start < AUTO_COMPILE_MIN_ITERATIONS:
+            yield CompileStatus("off", f"{cfg.iterations - start:,} iterations end before a compile "
+                                "would pay off; training runs eagerly ('wait' compiles anyway)")
         elif cfg.compile != "off":
             example = self._sample_chunk(seed_stream(cfg.seed, "compile-example"))[0]
             states = [{k: v.detach().clone() for k, v in s.items()} for _, s in learners]

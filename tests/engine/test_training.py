@@ -271,3 +271,46 @@ def test_two_compiles_never_run_at_once(monkeypatch):
     second = BackgroundCompiler(lambda x: x * 3, (torch.ones(3),)).start()
     assert first.wait(10) and second.wait(10)
     assert max(overlaps) == 1 and first.ready() is not None and second.ready() is not None
+
+
+def test_a_short_auto_run_trains_eagerly_and_starts_no_compile(small_config, monkeypatch):
+    from maml_studio.training import AUTO_COMPILE_MIN_ITERATIONS, CompileStatus
+
+    started = []
+    monkeypatch.setattr("maml_studio.training.unavailable_reason", lambda: None)
+    monkeypatch.setattr("maml_studio.training.BackgroundCompiler",
+                        lambda *args, **kwargs: started.append(args))
+    small_config.training.compile = "auto"
+    small_config.training.iterations = AUTO_COMPILE_MIN_ITERATIONS - 1
+    trainer = Trainer(small_config)
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if len(trainer.history.train_loss) >= 20:
+            trainer.stop()
+    statuses = [e for e in events if isinstance(e, CompileStatus)]
+    assert [s.status for s in statuses] == ["off"] and "pay off" in statuses[0].message
+    assert started == []
+
+
+def test_the_process_waits_for_a_background_compile_before_it_exits(tmp_path):
+    """A compile left running when a command ends must finish, not be cut off at exit (inductor
+    aborts the process then): its thread is not a daemon."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "finished"
+    script = f"""
+import time, torch
+from maml_studio import compilation
+def slow_compile(fn, **options):
+    time.sleep(1.0)
+    open({str(marker)!r}, "w").write("done")
+    return fn
+torch.compile = slow_compile
+compiler = compilation.BackgroundCompiler(lambda x: x + 1, (torch.ones(2),)).start()
+assert compilation.pending_compiles() == 1
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert marker.read_text() == "done"
