@@ -6,7 +6,9 @@
   on show, its baseline and the runs shown beside it, on the same fresh tasks;
 - `compute_slice`: the parameter-space slice through the model on show, on a
   fixed batch of fresh tasks (the same tasks at every update, so that a live
-  view moves only because θ does).
+  view moves only because θ does). A network of two parameters is drawn on
+  its own axes, weight and bias, instead of principal directions: the same
+  exact plane, the classic picture.
 
 The views' worker threads run these; every result carries its request's serial
 number, so that a view drops results older than what it shows.
@@ -21,12 +23,15 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from maml_studio.anatomy import meta_gradient_anatomy, sample_batch, step_cost
 from maml_studio.anatomy_history import AnatomySample
 from maml_studio.atomic_files import atomic_write_bytes
 from maml_studio.checkpoint import Checkpoint
+from maml_studio.flat_params import shapes_of
 from maml_studio.inner_loop_curves import STEPS, TASKS, InnerLoopCurves, inner_loop_curves, sample_curve_tasks
-from maml_studio.parameter_slice import ParameterSlice, parameter_slice
+from maml_studio.parameter_slice import ParameterSlice, SliceDirections, parameter_slice
 from maml_studio.tasks import TaskBatch
 from maml_studio.thread_memory import thread_peak_memory_bytes
 
@@ -161,12 +166,21 @@ class SliceResult:
         return self.parameters == 2
 
 
+def parameter_axes(learner, state) -> SliceDirections:
+    """A two-parameter network's own axes (its weight and its bias) as the slice's directions."""
+    names = tuple(learner.model.shapes())
+    return SliceDirections("parameters", np.eye(2), names, shapes_of(state, names), None)
+
+
 def compute_slice(request: SliceRequest) -> SliceResult:
     started = time.perf_counter()
     checkpoint = request.checkpoint
     learner = checkpoint.experiment().learner
     batch = sample_batch(checkpoint.config, request.tasks, request.seed)
-    result = parameter_slice(learner, checkpoint.state, batch, directions=request.directions,
+    directions: str | SliceDirections = request.directions
+    if learner.model.num_parameters() == 2 and directions == "pca":
+        directions = parameter_axes(learner, checkpoint.state)  # the whole space, as it is
+    result = parameter_slice(learner, checkpoint.state, batch, directions=directions,
                              resolution=request.resolution, seed=request.seed)
     iteration = checkpoint.history.last_iteration if request.iteration is None else request.iteration
     return SliceResult(request.serial, result, batch, learner.model.num_parameters(), iteration,

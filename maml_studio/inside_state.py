@@ -109,8 +109,10 @@ def slice_caption(result: SliceResult) -> str:
     """How faithful the picture is: exact, or how much of the inner loop's movement it holds."""
     s = result.slice
     if result.exact:
+        axes = " Axes: its weight and its bias, as offsets from θ." \
+            if result.slice.directions.kind == "parameters" else ""
         return ("Exact: the network has two parameters, so this plane is its whole parameter "
-                "space, and the paths and arrows lie in it.")
+                f"space, and the paths and arrows lie in it.{axes}")
     residual = f"{s.path_residual:.0%}" if math.isfinite(s.path_residual) else "an unknown share"
     if s.directions.kind == "pca" and s.directions.explained is not None:
         first, second = s.directions.explained

@@ -220,7 +220,11 @@ class ParameterSpaceView(QWidget):
         self.plot.getPlotItem().vb.setRange(xRange=(alphas[0], alphas[-1]),
                                             yRange=(betas[0], betas[-1]), padding=0.02)
         self.faithfulness.setText(slice_caption(result))
-        names = {"pca": "principal directions", "random": "random directions"}
+        names = {"pca": "principal directions", "random": "random directions",
+                 "parameters": "the parameters' own axes"}
+        parameters = s.directions.kind == "parameters"
+        self.plot.setLabel("bottom", f"Δ {s.directions.names[0]}" if parameters else "a (along d₁)")
+        self.plot.setLabel("left", f"Δ {s.directions.names[1]}" if parameters else "b (along d₂)")
         self.set_status(f"Iteration {result.iteration:,}, {names.get(s.directions.kind, '')}; "
                         f"{s.paths.shape[0]} tasks, loss at θ {s.centre_loss:.3g}; "
                         f"computed in {result.seconds * 1000:.0f} ms.")

@@ -117,10 +117,21 @@ def test_a_network_with_no_hidden_layer_on_the_line_is_sliced_exactly():
     config = ExperimentConfig()
     config.set_from_string("task.family=line")
     config.set_from_string("model.hidden=[]")
-    result = compute_slice(SliceRequest(_fresh(config), tasks=8, resolution=12))
+    checkpoint = _fresh(config)
+    result = compute_slice(SliceRequest(checkpoint, tasks=8, resolution=12))
     assert result.parameters == 2 and result.exact
     assert result.slice.path_residual < 1e-9
-    assert slice_caption(result).startswith("Exact")
+    assert slice_caption(result).startswith("Exact") and "weight and its bias" in slice_caption(result)
+    # On the parameters' own axes: the landscape at (a, b) is the model with w + a and b + b.
+    assert result.slice.directions.kind == "parameters"
+    s, batch = result.slice, result.batch
+    w, b = float(checkpoint.state["layer0.weight"]), float(checkpoint.state["layer0.bias"])
+    for i, j in ((0, 0), (3, 9), (11, 5)):
+        prediction = (w + s.alphas[i]) * batch.query_x.double() + (b + s.betas[j])
+        expected = float(((prediction - batch.query_y.double()) ** 2).mean())
+        assert s.losses[i, j] == pytest.approx(expected, rel=1e-5)
+    random = compute_slice(SliceRequest(checkpoint, "random", tasks=8, resolution=12))
+    assert random.slice.directions.kind == "random" and random.exact
 
 
 def test_view_state_models_refuse_and_announce():

@@ -235,6 +235,9 @@ def test_a_linear_model_on_the_line_is_sliced_exactly(window, qtbot):
                     and window.parameter_space_state.result.iteration == 200, timeout=WAIT)
     assert window.parameter_space_state.result.exact
     assert by_name(window, "Slice faithfulness").text().startswith("Exact")
+    plot = window.parameter_space_view.plot  # the classic picture: weight and bias as the axes
+    assert plot.getAxis("bottom").labelText == "Δ layer0.weight"
+    assert plot.getAxis("left").labelText == "Δ layer0.bias"
 
 
 def test_a_checkpoints_damaged_samples_are_dropped_and_said_so(window, qtbot, tmp_path):
