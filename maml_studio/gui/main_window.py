@@ -83,6 +83,7 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
         self._base_font = self.font()
         self._run_started = 0.0
         self._state_before_presentation = Qt.WindowState.WindowNoState
+        self._layout_before_presentation: tuple | None = None  # geometry and dock state
 
         self.experiment_panel = ExperimentPanel()
         scroll = QScrollArea()
@@ -499,9 +500,20 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
         if self.presentation:
             if not self.isFullScreen():
                 self._state_before_presentation = self.windowState()
+                self._layout_before_presentation = (self.saveGeometry(),
+                                                    self.saveState(WINDOW_STATE_VERSION))
+            # The plots take the whole screen; F9 brings the experiment panel back.
+            for dock in (self.experiment_dock, self.runs_dock):
+                dock.hide()
             self.showFullScreen()
         elif self.isFullScreen():
             self.setWindowState(self._state_before_presentation)
+            if self._layout_before_presentation is not None:  # docks and size as they were
+                geometry, docks = self._layout_before_presentation
+                self.restoreState(docks, WINDOW_STATE_VERSION)
+                if not self._state_before_presentation & (Qt.WindowState.WindowMaximized |
+                                                          Qt.WindowState.WindowFullScreen):
+                    self.restoreGeometry(geometry)
 
     def _adaptation_status(self, text: str) -> None:
         if text:

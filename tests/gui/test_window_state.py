@@ -63,8 +63,10 @@ def test_experiment_panel_hides_with_f9_and_presentation_restores_the_window(win
     window.showMaximized()
     window.set_presentation_mode(True)
     assert window.isFullScreen()
+    assert not window.experiment_dock.isVisible() and not window.runs_dock.isVisible()
     window.set_presentation_mode(False)
     assert window.windowState() & Qt.WindowState.WindowMaximized
+    assert window.experiment_dock.isVisible()  # the docks come back as they were
 
 
 def test_help_menu_explains_the_curves_and_names_the_versions(window):
