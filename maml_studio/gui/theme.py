@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QPalette, QPen
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle
 
 from maml_studio.gui.view_colors import BACKGROUND, FOREGROUND
 
@@ -13,8 +14,29 @@ PRESENTATION_FONT_SCALE = 1.5
 PRESENTATION_LINE_SCALE = 2.0
 
 
+CHECK_BORDER_DARK = "#8a8a8a"  # 3:1 against the dark base and window colours
+
+
+class _VisibleCheckBoxes(QProxyStyle):
+    """Fusion with a light border round check boxes: on a dark palette Fusion draws their
+    outline in the window colour darkened, the same as the base colour they sit on, so an
+    unticked box (a run's box in the Runs table) could not be seen."""
+
+    _BOXES = (QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+              QStyle.PrimitiveElement.PE_IndicatorItemViewItemCheck)
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        if element in self._BOXES:
+            painter.save()
+            painter.setPen(QPen(QColor(CHECK_BORDER_DARK)))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(option.rect.adjusted(0, 0, -1, -1))
+            painter.restore()
+
+
 def apply_theme(app: QApplication, theme: str) -> None:
-    app.setStyle("Fusion")
+    app.setStyle(_VisibleCheckBoxes("Fusion") if theme == "dark" else "Fusion")
     if theme == "dark":
         palette = QPalette()
         colors = {

@@ -313,3 +313,30 @@ def test_closing_mid_training_stops_the_run_and_quitting_joins_it(qtbot, setting
     window.controller.wait_for_stopped_runs()  # what the application does when it quits
     assert thread.isFinished()
     assert settings.value("geometry") is not None
+
+
+def test_an_unticked_box_in_the_runs_table_can_be_seen_in_the_dark_theme(window, qtbot):
+    from PySide6.QtGui import QColor
+
+    from maml_studio.checkpoint import load_checkpoint
+    from maml_studio.resources import bundled_checkpoint
+
+    run = window.store.add(load_checkpoint(bundled_checkpoint()), name="unticked")
+    window.theme_actions["dark"].trigger()
+    try:
+        table = window.runs_panel.table
+        window.runs_dock.show()
+        window.runs_dock.raise_()
+        qtbot.wait(50)
+        cell = table.visualItemRect(table.item(0, 0))
+        image = table.viewport().grab(cell).toImage()
+        base = QColor(table.palette().base().color())
+        # The check box lies left of the run's colour swatch.
+        swatch = next(x for x in range(image.width()) for y in range(image.height())
+                      if QColor(image.pixel(x, y)).name() == run.colour)
+        # Its border differs clearly from the cell it sits on (it did not: lightness 36 on 33).
+        contrast = max(abs(QColor(image.pixel(x, y)).lightness() - base.lightness())
+                       for x in range(swatch) for y in range(image.height()))
+        assert contrast > 60, contrast
+    finally:
+        window.theme_actions["light"].trigger()
