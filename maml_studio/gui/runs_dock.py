@@ -202,7 +202,7 @@ class RunsPanel(QWidget):
         after_text = "" if after is None else (f"{100 * after:.1f}%" if run.final_accuracy is not None
                                                else f"{after:.3f}")
         cells = [name, QTableWidgetItem(run.algorithm), QTableWidgetItem(run.family),
-                 _Number(run.shots, str(run.shots)), _Number(run.iterations, f"{run.iterations:,}"),
+                 _Number(run.shots, str(run.shots)), _iterations_cell(run),
                  _Number(after, after_text),
                  _Number(run.iterations_per_second, "" if run.iterations_per_second is None
                          else f"{run.iterations_per_second:,.0f}"),
@@ -303,6 +303,22 @@ class RunsPanel(QWidget):
             QMessageBox.warning(self, "Runs", str(exc))
             return False
         return True
+
+
+def _iterations_cell(run: RunInfo) -> _Number:
+    """Iterations, with the run's status when it did not complete: "3,030 of 30,000, stopped"."""
+    planned = run.config.get("training", {}).get("iterations")
+    text = f"{run.iterations:,}"
+    if run.status != "completed":
+        if isinstance(planned, int) and planned > run.iterations:
+            text += f" of {planned:,}"
+        text += f", {run.status}"
+    cell = _Number(run.iterations, text)
+    if run.status in ("diverged", "failed"):
+        cell.setForeground(QColor("#d62728"))
+        cell.setToolTip(f"The run {run.status} at iteration {run.iterations:,}: its validation "
+                        "figures are from before that")
+    return cell
 
 
 def _swatch(colour: str) -> QIcon:

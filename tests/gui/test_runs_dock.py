@@ -327,3 +327,16 @@ def test_a_failed_index_write_is_shown_in_the_dock_and_the_run_still_listed(wind
     index.rmdir()
     window.store.rename(run.id, "renamed")
     assert warning.isHidden() and row_names(window) == ["renamed"]
+
+
+def test_a_run_that_did_not_complete_says_so_in_the_table(window):
+    stopped = variant(0, losses=300)
+    stopped.config.training.iterations = 30_000
+    window.store.add(stopped, name="stopped early", status="stopped")
+    window.store.add(variant(1, losses=200), name="blew up", status="diverged")
+    window.store.add(variant(2, losses=300), name="done")
+    table = window.runs_panel.table
+    cells = {table.item(row, 0).text(): table.item(row, 4) for row in range(table.rowCount())}
+    assert cells["stopped early"].text() == "300 of 30,000, stopped"
+    assert cells["blew up"].text().endswith(", diverged") and "diverged" in cells["blew up"].toolTip()
+    assert cells["done"].text() == "300"
