@@ -404,8 +404,11 @@ def _run_compare(args) -> int:
                          tasks=args.tasks, progress=not args.quiet)
     if comparison.results:
         count = len(comparison.results)
+        csv_path, md_path = comparison.summary_paths
         print(f"wrote {count} run{'' if count == 1 else 's'} to {args.out} and their summary to "
-              f"{args.out / 'summary.csv'} and summary.md", file=sys.stderr)
+              f"{csv_path} and {md_path.name}", file=sys.stderr)
+    else:
+        print("no run finished and was evaluated: no summary written", file=sys.stderr)
     if args.json:
         print(json.dumps(summary_json(comparison), indent=2))
     if comparison.interrupted:

@@ -4,7 +4,8 @@
 each run to a `RunStore` (so the folder is a workspace the window opens),
 evaluates each with the paper's protocol on the same fresh tasks (the same
 evaluation seed for every run, so their scores are paired), and `write_summary`
-writes ``summary.csv`` and ``summary.md`` with one row per evaluated run. The
+writes ``summary.csv`` and ``summary.md`` with one row per evaluated run (``summary-2.*``
+and so on when an earlier comparison's summary is in the workspace). The
 first Ctrl-C (or SIGTERM) stops the run under way, keeps it in the workspace as
 stopped, and ends the comparison with what has finished; a second one quits at
 once, still summarising what has finished.
@@ -38,8 +39,7 @@ from maml_studio.training_progress import follow, progress_bar
 MAX_SEEDS = 1000
 MAX_STEPS = 10000
 EVALUATION_SEED = 0  # every run meets the same evaluation tasks
-SUMMARY_CSV = "summary.csv"
-SUMMARY_MD = "summary.md"
+SUMMARY = "summary"  # summary.csv and summary.md; summary-2.* … when an earlier one is there
 
 
 class CompareError(ValueError):
@@ -123,6 +123,12 @@ class Comparison:
     results: list[RunResult] = field(default_factory=list)
     kept_unevaluated: list[RunInfo] = field(default_factory=list)  # stopped by Ctrl-C
     signals: list[int] = field(default_factory=list)  # the signals that stopped it, if any
+    summary_stem: str = SUMMARY  # its files' name, chosen so no earlier summary is replaced
+
+    @property
+    def summary_paths(self) -> tuple[Path, Path]:
+        return (self.workspace / f"{self.summary_stem}.csv",
+                self.workspace / f"{self.summary_stem}.md")
 
     @property
     def interrupted(self) -> bool:
@@ -145,7 +151,8 @@ def compare(config: ExperimentConfig, algorithms: list[str], seeds: int, store: 
     classification = experiment.family.kind == "classification"
     comparison = Comparison(
         family=first.task.family, metric="accuracy" if classification else experiment.kind.loss_name,
-        shots=shots or first.algorithm.support_size, tasks=tasks, steps=steps, workspace=store.folder)
+        shots=shots or first.algorithm.support_size, tasks=tasks, steps=steps, workspace=store.folder,
+        summary_stem=_free_summary_stem(store.folder))
     say = log or (lambda message: print(message, file=sys.stderr))
     current: dict[str, Any] = {"trainer": None, "bar": None}
 
@@ -270,8 +277,18 @@ def summary_json(comparison: Comparison) -> dict[str, Any]:
             "rows": summary_rows(comparison)}
 
 
+def _free_summary_stem(folder: Path) -> str:
+    """``summary``, or ``summary-N`` with the first N whose files an earlier comparison in the
+    same workspace has not written."""
+    for number in range(1, 10_000):
+        stem = SUMMARY if number == 1 else f"{SUMMARY}-{number}"
+        if not (folder / f"{stem}.csv").exists() and not (folder / f"{stem}.md").exists():
+            return stem
+    raise CompareError(f"{folder} holds 9 999 summaries already: choose another --out")
+
+
 def write_summary(comparison: Comparison) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` into the workspace (each atomically)."""
+    """Write the summary's CSV and Markdown into the workspace (each atomically)."""
     columns = summary_columns(comparison)
     rows = summary_rows(comparison)
     text = io.StringIO()
@@ -279,8 +296,7 @@ def write_summary(comparison: Comparison) -> tuple[Path, Path]:
     writer.writerow(columns)
     for row in rows:
         writer.writerow(["" if row[c] is None else _csv_value(row[c]) for c in columns])
-    csv_path = comparison.workspace / SUMMARY_CSV
-    md_path = comparison.workspace / SUMMARY_MD
+    csv_path, md_path = comparison.summary_paths
     atomic_write_bytes(csv_path, text.getvalue().encode("utf-8"))
     atomic_write_bytes(md_path, _markdown(comparison, rows).encode("utf-8"))
     return csv_path, md_path

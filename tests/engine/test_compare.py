@@ -129,3 +129,32 @@ def test_ctrl_c_keeps_and_summarises_the_finished_runs(tmp_path, capsys, monkeyp
     assert [p.name for p in out.glob("*.safetensors")] == ["maml-seed-0.safetensors"]
     assert "stopping" in captured.err
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_a_second_comparison_in_the_workspace_keeps_the_first_summary(tmp_path, capsys):
+    out = tmp_path / "ws"
+    assert main(["compare", *TINY, "--algorithms", "maml", "--out", str(out)]) == 0
+    first = (out / "summary.csv").read_text()
+    assert main(["compare", *TINY, "--algorithms", "reptile", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (out / "summary.csv").read_text() == first  # not replaced
+    second = (out / "summary-2.csv").read_text()
+    assert "reptile" in second and "maml" not in second.split("\n", 1)[1]
+    assert (out / "summary-2.md").is_file() and f"{out / 'summary-2.csv'} and summary-2.md" in err
+
+
+def test_a_comparison_stopped_before_any_run_finished_says_no_summary_was_written(
+        tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    from maml_studio import compare as compare_module
+
+    def nothing_finished(config, algorithms, seeds, store, **kwargs):
+        return compare_module.Comparison("sine", "mse", 5, 20, [0, 1], Path(store.folder),
+                                         signals=[2])
+
+    monkeypatch.setattr(compare_module, "compare", nothing_finished)
+    out = tmp_path / "ws"
+    assert main(["compare", *TINY, "--algorithms", "maml", "--out", str(out)]) == 130
+    assert "no run finished and was evaluated: no summary written" in capsys.readouterr().err
+    assert not (out / "summary.csv").exists()
