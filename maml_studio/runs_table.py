@@ -25,7 +25,14 @@ def runs_table(runs: Sequence[RunInfo]) -> list[dict[str, Any]]:
 
 
 def write_runs_table(runs: Sequence[RunInfo], path: str | Path) -> None:
-    """The table as CSV, or as a Markdown table when ``path`` ends in .md."""
+    """The table as CSV (.csv), or as a Markdown table (.md); WorkspaceError for another kind
+    of file or a folder that does not exist."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".md"):
+        raise WorkspaceError(f"{path.name}: name a .csv or .md file")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise WorkspaceError(f"cannot write {path}: the folder {folder} does not exist")
     rows = runs_table(runs)
 
     def cell(value: Any) -> str:
@@ -33,7 +40,7 @@ def write_runs_table(runs: Sequence[RunInfo], path: str | Path) -> None:
             return ""
         return f"{value:.6g}" if isinstance(value, float) else str(value)
 
-    if str(path).lower().endswith(".md"):
+    if path.suffix.lower() == ".md":
         lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
         lines += ["| " + " | ".join(cell(row[c]).replace("|", "\\|") for c in TABLE_COLUMNS) + " |"
                   for row in rows]

@@ -264,6 +264,11 @@ def test_the_table_of_runs_exports_as_csv_and_markdown(tmp_path):
     assert len(lines) == 4 and lines[2].startswith("| a \\| b | ")
     with pytest.raises(WorkspaceError):
         write_runs_table([first], tmp_path)  # a folder, not a file
+    with pytest.raises(WorkspaceError, match=r"name a \.csv or \.md file"):
+        write_runs_table([first], tmp_path / "runs.xyz")
+    with pytest.raises(WorkspaceError, match="does not exist"):
+        write_runs_table([first], tmp_path / "no" / "such" / "runs.csv")
+    assert not (tmp_path / "no").exists() and not (tmp_path / "runs.xyz").exists()
 
 
 def _table_run(store, seed, name):
