@@ -58,6 +58,7 @@ class MetaGradientView(QWidget):
         self.history, self.state = history, state
         self._theme, self._scale = "light", 1.0
         self._framed = False  # the iteration axis was set for a lone point
+        self._dirty = True  # the history changed while the tab was not on show
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         self.note = QLabel("")
@@ -157,6 +158,11 @@ class MetaGradientView(QWidget):
         state.changed.connect(self._state_changed)
         self.redraw()
 
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._dirty:
+            self.redraw()
+
     # -- construction -----------------------------------------------------------------------------
     def _plot(self, title: str, label: str) -> pg.PlotWidget:
         plot = plot_widget()
@@ -195,6 +201,13 @@ class MetaGradientView(QWidget):
         self.note.setText(text)
 
     def redraw(self) -> None:
+        """Draw the history now if the tab is on show; otherwise when it is next shown (the
+        samples of a run arrive every second, and the GUI thread shares the interpreter with
+        the training thread)."""
+        if not self.isVisible():
+            self._dirty = True
+            return
+        self._dirty = False
         h = self.history
         x = h.iterations()
         symbol = "o" if len(x) <= SYMBOLS_UP_TO else None

@@ -107,10 +107,13 @@ def test_a_first_order_run_is_dissected_as_maml_would_have_done_and_sampling_can
 
 def test_without_training_the_meta_gradient_view_shows_the_model_on_show(window, qtbot):
     qtbot.waitUntil(lambda: window.anatomy.still is not None, timeout=WAIT)
+    view = window.meta_gradient_view
+    drawn = view.still_items["cos_fo"].getData()[0]
+    assert not view.isVisible() and (drawn is None or not len(drawn))  # not drawn while hidden
+    window.tabs.setCurrentWidget(view)  # drawn when shown
     model = window.model
     expected = meta_gradient_anatomy(model.experiment().learner, model.state,
                                      sample_batch(model.config, 25, 0))
-    view = window.meta_gradient_view
     x, y = view.still_items["cos_fo"].getData()
     assert x[0] == 70_000 and y[0] == pytest.approx(expected.cosine_maml_fomaml, abs=1e-6)
     assert view.still_items["ratio"].getData()[1][0] == pytest.approx(expected.second_order_ratio,
