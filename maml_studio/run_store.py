@@ -138,11 +138,16 @@ class RunStore:
     # -- changing -----------------------------------------------------------------------------
     def add(self, checkpoint: Checkpoint, *, name: str | None = None, status: str = "completed",
             seconds: float | None = None, iterations_per_second: float | None = None,
-            colour: str | None = None) -> RunInfo:
-        """Write the run's checkpoint into the workspace, then list it; returns what is listed."""
+            colour: str | None = None, replaces: str | None = None) -> RunInfo:
+        """Write the run's checkpoint into the workspace, then list it; returns what is listed.
+
+        A name another run has gets a number, "maml seed 0 (2)", unless that run is the one
+        this run ``replaces`` (which the caller deletes once this one is kept).
+        """
         config = checkpoint.config
-        name = _check_name(name if name is not None else
-                           f"{config.algorithm.name} seed {config.training.seed}")
+        name = self._unique_name(_check_name(name if name is not None else
+                                             f"{config.algorithm.name} seed {config.training.seed}"),
+                                 replaces)
         if status not in STATUSES:
             raise WorkspaceError(f"unknown run status {shown(status)} (one of {', '.join(STATUSES)})")
         colour = _check_colour(colour) if colour is not None else self.next_colour()
@@ -178,6 +183,15 @@ class RunStore:
         except OSError as exc:
             raise WorkspaceError(f"cannot delete {path}: {one_line(exc.strerror or str(exc))}") from None
         self._commit()
+
+    def _unique_name(self, name: str, replaces: str | None) -> str:
+        taken = {run.name for run in self._runs.values() if run.id != replaces}
+        number = 1
+        candidate = name
+        while candidate in taken:
+            number += 1
+            candidate = f"{name} ({number})"
+        return candidate
 
     def next_colour(self) -> str:
         """The first palette colour no run uses; when all are used, the least used one."""

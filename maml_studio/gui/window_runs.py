@@ -187,6 +187,7 @@ class WindowRuns:
         try:
             kept = self.store.add(
                 checkpoint, name=name, colour=colour, status=status, seconds=seconds,
+                replaces=previous.id if previous is not None else None,
                 iterations_per_second=done / (time.perf_counter() - self._run_started)
                 if done > 0 else None)
             if previous is not None:

@@ -297,3 +297,13 @@ def test_a_failed_index_write_keeps_the_run_announces_it_and_says_why(tmp_path):
     store.add(make_checkpoint(1), name="second")
     assert store.index_problem is None and problems[-1] is None
     assert [r.name for r in RunStore(tmp_path).runs()] == ["still kept", "second"]
+
+
+def test_a_name_another_run_has_gets_a_number_unless_that_run_is_replaced(tmp_path):
+    store = RunStore(tmp_path)
+    first = store.add(make_checkpoint(0))
+    second = store.add(make_checkpoint(0))
+    third = store.add(make_checkpoint(0), name="maml seed 0")
+    assert [first.name, second.name, third.name] == ["maml seed 0", "maml seed 0 (2)", "maml seed 0 (3)"]
+    continued = store.add(make_checkpoint(0), name="maml seed 0", replaces=first.id)
+    assert continued.name == "maml seed 0"
