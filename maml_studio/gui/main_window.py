@@ -127,6 +127,7 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
         if load_bundled:
             self._load_bundled_model()
             self.tabs.setCurrentWidget(self.adaptation)  # the demo comes first
+        self.restore_shown_runs()  # after the model on show: they are compared with it
         if self._workspace_problem:
             self.statusBar().showMessage(f"Workspace: {self._workspace_problem}", 15000)
         freeze_startup_objects()

@@ -8,6 +8,7 @@ Every run the window trains is added to the workspace when it ends.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from maml_studio.run_store import RunStore, WorkspaceError, default_workspace
 from maml_studio.training import Finished
 
 MODEL_ON_SHOW_COLOUR = "#c81e32"  # the meta-learned curve's red
+SHOWN_RUNS_KEY = "shown_runs"  # settings: the ticked runs, with their workspace's folder
 WATCH_SETTLE_MS = 300
 
 
@@ -39,6 +41,7 @@ class WindowRuns:
         self._queued_name: str | None = None
         self.runs_panel = RunsPanel(self.store, self.queue)
         self.runs_panel.shown_changed.connect(self.show_runs)
+        self.runs_panel.shown_changed.connect(self._remember_shown_runs)
         self.runs_panel.open_requested.connect(self.open_run)
         self.runs_panel.compare_requested.connect(self.compare_algorithms)
         self.evaluation.evaluate_button.clicked.connect(lambda: self.evaluate_runs())
@@ -79,8 +82,13 @@ class WindowRuns:
             return False
         self.store, self._run_cache, self._stored_run = store, {}, None
         self._watch(store)
-        self.runs_panel.set_store(store)
+        self._switching_store = True
+        try:
+            self.runs_panel.set_store(store)
+        finally:
+            self._switching_store = False
         self.settings.setValue("workspace", str(store.folder))
+        self.restore_shown_runs()
         repaired = f" (repaired: {'; '.join(store.repairs)})" if store.repairs else ""
         self.state_label.setText(f"Workspace {store.folder}: {len(store.runs())} runs{repaired}")
         return True
@@ -133,6 +141,29 @@ class WindowRuns:
         return cached[1]
 
     # -- runs shown side by side -------------------------------------------------------------------
+    def _remember_shown_runs(self, run_ids: list[str]) -> None:
+        """The ticked runs of each workspace, ticked again when it is next opened."""
+        if getattr(self, "_switching_store", False):
+            return  # a new store's empty table says nothing of what its user ticked
+        saved = self._shown_runs_saved()
+        saved[str(self.store.folder)] = list(run_ids)
+        self.settings.setValue(SHOWN_RUNS_KEY, json.dumps(saved))
+
+    def _shown_runs_saved(self) -> dict:
+        try:
+            saved = json.loads(str(self.settings.value(SHOWN_RUNS_KEY) or "{}"))
+        except ValueError:
+            return {}  # an unreadable setting: nothing to restore
+        return saved if isinstance(saved, dict) else {}
+
+    def restore_shown_runs(self) -> None:
+        """Tick the runs that were ticked when this workspace was last on show."""
+        known = {run.id for run in self.store.runs()}
+        wanted = self._shown_runs_saved().get(str(self.store.folder))
+        for run_id in wanted if isinstance(wanted, list) else []:
+            if isinstance(run_id, str) and run_id in known:
+                self.runs_panel.set_shown(run_id, True)
+
     def show_runs(self, run_ids: list[str]) -> None:
         """Draw these runs over the loss plot and adapt their models beside the one on show."""
         shown, problems = [], []

@@ -340,3 +340,18 @@ def test_a_run_that_did_not_complete_says_so_in_the_table(window):
     assert cells["stopped early"].text() == "300 of 30,000, stopped"
     assert cells["blew up"].text().endswith(", diverged") and "diverged" in cells["blew up"].toolTip()
     assert cells["done"].text() == "300"
+
+
+def test_the_runs_ticked_in_a_workspace_are_ticked_again_at_the_next_start(window, qtbot, tmp_path):
+    first = window.store.add(variant(0), name="kept ticked")
+    window.store.add(variant(1), name="left unticked")
+    window.runs_panel.set_shown(first.id, True)
+    folder = window.store.folder
+    other = tmp_path / "other-workspace"
+    assert window.open_workspace(other) and window.runs_panel.shown_ids() == []
+    assert window.open_workspace(folder) and window.runs_panel.shown_ids() == [first.id]
+    reopened = MainWindow(settings=window.settings)
+    qtbot.addWidget(reopened)
+    assert reopened.runs_panel.shown_ids() == [first.id]
+    assert [run.name for run in reopened.adaptation.session.compared] == ["kept ticked"]
+    reopened.close()
