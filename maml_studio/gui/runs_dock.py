@@ -257,11 +257,15 @@ class RunsPanel(QWidget):
         menu.exec(self.table.viewport().mapToGlobal(position))
 
     def rename(self, run_id: str, name: str | None = None) -> bool:
-        if name is None:
-            name, ok = QInputDialog.getText(self, "Rename run", "Name:", text=self.store.get(run_id).name)
+        if name is not None:
+            return self._try(lambda: self.store.rename(run_id, name))
+        typed = self.store.get(run_id).name
+        while True:  # a refused name asks again, with what was typed
+            typed, ok = QInputDialog.getText(self, "Rename run", "Name:", text=typed)
             if not ok:
                 return False
-        return self._try(lambda: self.store.rename(run_id, name))
+            if self._try(lambda typed=typed: self.store.rename(run_id, typed)):
+                return True
 
     def recolour(self, run_id: str, colour: str | None = None) -> bool:
         if colour is None:
@@ -276,7 +280,9 @@ class RunsPanel(QWidget):
             names = ", ".join(self.store.get(i).name for i in run_ids[:3]) + \
                 (f" and {len(run_ids) - 3} more" if len(run_ids) > 3 else "")
             answer = QMessageBox.question(self, "Delete runs",
-                                          f"Delete {names} from the workspace? Their files are removed.")
+                                          f"Delete {names} from the workspace? "
+                                          f"{'Their files are' if len(run_ids) > 1 else 'Its file is'} "
+                                          "removed.")
             if answer != QMessageBox.StandardButton.Yes:
                 return False
         return all(self._try(lambda i=i: self.store.delete(i)) for i in run_ids)

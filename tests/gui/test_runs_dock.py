@@ -355,3 +355,22 @@ def test_the_runs_ticked_in_a_workspace_are_ticked_again_at_the_next_start(windo
     assert reopened.runs_panel.shown_ids() == [first.id]
     assert [run.name for run in reopened.adaptation.session.compared] == ["kept ticked"]
     reopened.close()
+
+
+def test_a_refused_name_asks_again_with_what_was_typed(window, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+    run = window.store.add(variant(0), name="before")
+    answers = iter([("", True), ("after", True)])
+    asked_with = []
+
+    def get_text(parent, title, label, text=""):
+        asked_with.append(text)
+        return next(answers)
+
+    warnings = []
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    assert window.runs_panel.rename(run.id)
+    assert asked_with == ["before", ""] and len(warnings) == 1 and "empty" in warnings[0]
+    assert window.store.get(run.id).name == "after"
