@@ -3,12 +3,13 @@
 A mixin of `MainWindow`. Nothing here computes on the GUI thread:
 
 - while a run trains, an `AnatomySampler` thread takes the run's latest
-  meta-batch and a copy of its weights about once a second (at most 2% of the
+  meta-batch and a copy of its weights about once a second (at most 1.5% of the
   time) and the samples go to the window's `AnatomyHistory`, which travels
   with the run's checkpoint; when nothing trains, the anatomy of the model on
   show on fresh tasks is computed once on a thread of its own;
-- the Inner loop and Parameter space views are computed on their own
-  low-priority threads, the latest request winning, when their tab is on show:
+- the Inner loop and Parameter space views are computed on threads of their
+  own (the inner loop's at the lowest priority), the latest request winning,
+  when their tab is on show:
   on the model's every change, during training at most every few seconds, and
   on their Refresh buttons. A view not on show is only marked stale.
 """
