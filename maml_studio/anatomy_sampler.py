@@ -80,6 +80,7 @@ class AnatomySampler:
         self.interval = min_interval  # the wait after the last sample
         self.last_seconds = math.nan  # the CPU time the last sample took
         self.enabled = True
+        self.busy = False  # a sample is being computed (it is delivered even if disabled meanwhile)
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,12 +115,14 @@ class AnatomySampler:
         seen: tuple[object, int, float] | None = None  # run, iteration and time of the last look
         while not self._stopped.is_set():
             self._wake.clear()
+            self.busy = True  # from the look at `enabled` on: a sample may follow
             live = self.source() if self.enabled else None
             now = time.perf_counter()
             if live is None:  # idle or paused: the next rate starts afresh
                 seen = None
             if live is None or (live.token, live.iteration) == last:
                 # nothing trains (wait to be woken), or nothing changed since (paused): look again later
+                self.busy = False
                 self._wake.wait(None if live is None else self.min_interval)
                 continue
             started, cpu = time.perf_counter(), time.thread_time()
@@ -148,4 +151,5 @@ class AnatomySampler:
             if anatomy is not None:
                 sample = AnatomySample.of(anatomy, live.iteration, spent)
                 self.deliver(dataclasses.replace(sample, milliseconds=milliseconds), live.token)
+            self.busy = False
             self._stopped.wait(self.interval)

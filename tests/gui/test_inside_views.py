@@ -96,7 +96,9 @@ def test_a_first_order_run_is_dissected_as_maml_would_have_done_and_sampling_can
     assert not sample.first_order and sample.second_order_ratio > 0  # MAML's, not the run's
     by_name(window, "Sample the meta-gradient while training").setChecked(False)
     assert not window.meta_gradient_state.sampling
-    qtbot.wait(300)  # a sample under way may still land
+    # A sample under way still lands: wait until it has, however slow the machine.
+    qtbot.waitUntil(lambda: not window.anatomy_sampler.busy, timeout=WAIT)
+    qtbot.wait(100)
     count = len(window.anatomy)
     iteration = window.history.iterations
     qtbot.waitUntil(lambda: window.history.iterations > iteration + 500, timeout=WAIT)
