@@ -147,7 +147,7 @@ def _live(config, token="run", iteration=lambda: 1):
     return source, learner, state, batch, taken
 
 
-def _wait(condition, seconds=30.0):
+def _wait(condition, seconds=120.0):  # generous: CI machines may be loaded
     end = time.monotonic() + seconds
     while not condition() and time.monotonic() < end:
         time.sleep(0.01)
