@@ -20,6 +20,7 @@ from maml_studio.adaptation_jobs import AdaptationRequest, AdaptationResult
 from maml_studio.adaptation_session import MAX_STEPS
 from maml_studio.atomic_files import atomic_write_bytes
 from maml_studio.figure_style import TRUTH, ramp, step_label
+from maml_studio.gui.legend_below import show_entries, sync_run_items
 from maml_studio.gui.paper_panel import STYLES as PAPER_STYLES
 from maml_studio.gui.view_colors import EARLIER_STEPS_ALPHA, MODEL_CURVES, VIEW_COLORS
 
@@ -51,13 +52,7 @@ class CurveView:
 
     def sync_runs(self) -> None:
         """One curve per compared run, in the run's colour; gone when the run is no longer shown."""
-        plot, wanted = self.panel.plot, {run.key: run for run in self.session.compared}
-        for key in [k for k in self.run_items if k not in wanted]:
-            plot.removeItem(self.run_items.pop(key))
-        for key, run in wanted.items():
-            if key not in self.run_items:
-                self.run_items[key] = plot.plot([], [])
-            self.run_items[key].setPen(pg.mkPen(run.colour, width=2.5 * self._scale))
+        sync_run_items(self.panel.plot, self.run_items, self.session.compared, 2.5 * self._scale)
 
     def set_visible(self, on: bool) -> None:
         for item in self.items:
@@ -176,15 +171,7 @@ class CurveView:
                  if item.isVisible() and item.getData()[0] is not None and len(item.getData()[0])]
         if len(self.session.points):
             shown.append((self.panel.points_item, "support points"))
-        if [sample.item for sample, _ in legend.items] == [item for item, _ in shown]:
-            # The same curves: relabel in place, far cheaper than rebuilding every entry.
-            for (_, label), (_, text) in zip(legend.items, shown, strict=True):
-                if label.text != text:
-                    label.setText(text)
-            return
-        legend.clear()
-        for item, text in shown:
-            legend.addItem(item, text)
+        show_entries(legend, shown)
 
     def show_points(self, shown: np.ndarray, theme: str) -> None:
         self.panel.points_item.setData(shown[:, 0], shown[:, 1],

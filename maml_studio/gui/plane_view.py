@@ -18,6 +18,7 @@ from PySide6.QtCore import QRectF, Qt
 
 from maml_studio.adaptation_jobs import PlaneRequest, PlaneResult
 from maml_studio.atomic_files import atomic_write_bytes
+from maml_studio.gui.legend_below import show_entries, sync_run_items
 from maml_studio.gui.view_colors import MODEL_CURVES, VIEW_COLORS
 from maml_studio.plane_maps import CLASS_COLORS, CLASS_SYMBOLS, class_name
 
@@ -55,14 +56,8 @@ class PlaneView:
 
     def sync_runs(self) -> None:
         """One boundary per compared run, in the run's colour; gone when the run is not shown."""
-        plot, wanted = self.panel.plot, {run.key: run for run in self.session.compared}
-        for key in [k for k in self.run_items if k not in wanted]:
-            plot.removeItem(self.run_items.pop(key))
-        for key, run in wanted.items():
-            if key not in self.run_items:
-                self.run_items[key] = plot.plot([], [], connect="finite")
-                self.run_items[key].setVisible(self.session.plane)
-            self.run_items[key].setPen(pg.mkPen(run.colour, width=2.5 * self._scale))
+        sync_run_items(self.panel.plot, self.run_items, self.session.compared, 2.5 * self._scale,
+                       visible=self.session.plane, connect="finite")
 
     def set_visible(self, on: bool) -> None:
         for item in self.items:
@@ -130,23 +125,10 @@ class PlaneView:
         for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
             entries.append((self.class_samples[cls],
                             f"class {class_name(cls)}: {count} point{'s' if count != 1 else ''}"))
-        self._set_legend(entries)
+        show_entries(self.panel.legend, entries)
         description = f"task: {task.description}" if task else "your points"
         heat = f"heat map: {MODEL_CURVES[shown_models[0]][0]}" if shown_models else "no heat map"
         return f"{description} · {heat} · maps in {1000 * result.seconds:.0f} ms", notes
-
-    def _set_legend(self, entries: list[tuple]) -> None:
-        """Show these legend entries; only relabel when the same items are on show (cheaper)."""
-        legend = self.panel.legend
-        current = legend.items
-        if [id(item) for item, _ in entries] == [id(sample.item) for sample, _ in current]:
-            for (_, text), (_, label) in zip(entries, current, strict=True):
-                if label.text != text:
-                    label.setText(text)
-            return
-        legend.clear()
-        for item, text in entries:
-            legend.addItem(item, text)
 
     def _label(self, result: PlaneResult, name: str, title: str, notes: list[str]) -> str:
         """A boundary's legend text: its step (the last finite one) and accuracy."""
