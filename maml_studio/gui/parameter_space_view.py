@@ -158,6 +158,7 @@ class ParameterSpaceView(QWidget):
     def set_theme(self, theme: str, font_scale: float = 1.0) -> None:
         """The colour bar's axis and label in the theme's colours (the map itself is the same)."""
         style_axis(self.colour_bar.axis, theme, font_scale)
+        self.colour_bar.axis.setWidth(int(50 * font_scale))  # its label clear of the tick values
         size = f"{9 * font_scale:.0f}pt"
         self.arrow_key.setLabelTextSize(size)
         for _, label in self.arrow_key.items:

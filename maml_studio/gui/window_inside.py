@@ -240,7 +240,7 @@ class WindowInside:
 
     # -- during training ---------------------------------------------------------------------------
     def _inside_progress(self, update) -> None:
-        if update.progress is not None and not self._training_live:
+        if update.progress is not None:  # training (again, after a pause): the sampler looks
             self._training_live = True
             self.anatomy_sampler.wake()
 

@@ -104,6 +104,14 @@ def test_a_first_order_run_is_dissected_as_maml_would_have_done_and_sampling_can
     qtbot.waitUntil(lambda: window.history.iterations > iteration + 500, timeout=WAIT)
     qtbot.wait(1500)
     assert len(window.anatomy) == count  # nothing sampled while switched off
+    window.meta_gradient_state.set_sampling(True)
+    window.toggle_pause()
+    qtbot.wait(300)
+    paused_at = len(window.anatomy)
+    qtbot.wait(1500)
+    assert len(window.anatomy) <= paused_at + 1  # at most a sample under way when paused
+    window.toggle_pause()  # resumed: sampling goes on
+    qtbot.waitUntil(lambda: len(window.anatomy) >= paused_at + 2, timeout=WAIT)
     _stop(window, qtbot)
 
 
