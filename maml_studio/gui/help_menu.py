@@ -19,6 +19,7 @@ SHORTCUTS = [
     ("Ctrl+O / Ctrl+S", "open a checkpoint or session / save the session"),
     ("Ctrl+Z / Ctrl+Shift+Z", "undo / redo a change to the support points"),
     ("Ctrl+L / Ctrl+G", "log scale for the loss plot / grid lines"),
+    ("Ctrl+Shift+F", "fit the loss plot to the ticked runs (double click: everything)"),
     ("Left click, drag", "add a support point, move it (adaptation view)"),
     ("Right click, Ctrl+click", "remove a support point"),
     ("1 – 9", "choose the class of new points (classification)"),

@@ -49,6 +49,7 @@ class LossOverlays:
         self._items: dict[str, list] = {}
         self.legend_entries: list[tuple[object, str]] = []
         self._bounds = np.zeros(0)  # what the y range must hold, found once per show()
+        self.last_iteration = 0.0  # the longest shown run's last iteration (0: none shown)
 
     def show(self, overlays: list[RunOverlay | BandOverlay]) -> None:
         """Draw exactly these overlays (others are removed)."""
@@ -63,6 +64,10 @@ class LossOverlays:
             items = self._band(overlay) if isinstance(overlay, BandOverlay) else self._run(overlay)
             self._items[overlay.key] = items
             self.legend_entries.append((items[0], overlay.name))
+        ends = [float(np.nanmax(item.getData()[0])) for items in self._items.values() for item in items
+                if isinstance(item, pg.PlotDataItem) and item.getData()[0] is not None
+                and len(item.getData()[0])]
+        self.last_iteration = max(ends, default=0.0)
         drawn = [np.asarray(item.getData()[1], dtype=float) for items in self._items.values()
                  for item in items if isinstance(item, pg.PlotDataItem) and item.getData()[1] is not None]
         values = np.concatenate(drawn) if drawn else np.zeros(0)

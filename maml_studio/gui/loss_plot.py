@@ -244,6 +244,26 @@ class LossPlot(pg.PlotWidget):
             self.legend.addItem(item, name)
         self.legend.setVisible(bool(entries))
 
+    def fit_to_overlays(self) -> bool:
+        """Frame the shown runs: iterations up to the longest one's last, and the losses drawn
+        there (a 300-iteration run beside a 70 000-iteration model is otherwise a sliver at the
+        left edge). The view then stays put until a double click or 'A'. False if none is shown."""
+        end = self.overlays.last_iteration
+        if end <= 0:
+            return False
+        self._follow_y = False
+        self.getPlotItem().vb.setXRange(0, end, padding=0.02)
+        n = int(min(end, self.train.size))
+        series = [self.train.smoothed()[:n], self.baseline.smoothed()[:n], *self.overlays.values()]
+        if self.validation:
+            rows = np.array([tuple(r[:5]) for r in self.validation], dtype=float)
+            rows = rows[rows[:, 0] <= end]
+            series += [rows[:, 2], rows[:, 4]]
+            if self.kind != "classification":
+                series.append(rows[:, 1])
+        self._set_y_range(series)
+        return True
+
     def _fit_y(self) -> None:
         """The y range of the curves that matter: smoothed losses and losses after adaptation.
 
@@ -258,6 +278,9 @@ class LossPlot(pg.PlotWidget):
             series += [rows[:, 2], rows[:, 4]]
             if self.kind != "classification":
                 series.append(rows[:, 1])
+        self._set_y_range(series)
+
+    def _set_y_range(self, series: list) -> None:
         values = np.concatenate([np.asarray(v, dtype=float) for v in series]) if series else np.zeros(0)
         log = self.getPlotItem().ctrl.logYCheck.isChecked()
         values = values[np.isfinite(values) & ((values > 0) if log else True)]

@@ -209,6 +209,8 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
         self.grid_action = self._action("Show &grid", self.set_grid, "Ctrl+G", "Show grid",
                                         checkable=True)
         view.addAction(self.grid_action)
+        view.addAction(self._action("&Fit to ticked runs", self.fit_to_ticked_runs, "Ctrl+Shift+F",
+                                    "Fit to ticked runs"))
         self.presentation_action = self._action("&Presentation mode", self.set_presentation_mode,
                                                 Qt.Key.Key_F11, "Presentation mode", checkable=True)
         view.addAction(self.presentation_action)
@@ -515,6 +517,13 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
                 if not self._state_before_presentation & (Qt.WindowState.WindowMaximized |
                                                           Qt.WindowState.WindowFullScreen):
                     self.restoreGeometry(geometry)
+
+    def fit_to_ticked_runs(self) -> None:
+        """The Training tab framed on the runs ticked in the Runs dock (a double click undoes it)."""
+        self.tabs.setCurrentWidget(self.loss_plot)
+        if not self.loss_plot.fit_to_overlays():
+            self.statusBar().showMessage("No runs are ticked: tick runs in the Runs dock to "
+                                         "fit the loss plot to them.", 8000)
 
     def _adaptation_status(self, text: str) -> None:
         if text:

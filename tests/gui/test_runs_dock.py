@@ -374,3 +374,35 @@ def test_a_refused_name_asks_again_with_what_was_typed(window, monkeypatch):
     assert window.runs_panel.rename(run.id)
     assert asked_with == ["before", ""] and len(warnings) == 1 and "empty" in warnings[0]
     assert window.store.get(run.id).name == "after"
+
+
+def test_the_loss_plot_fits_to_short_ticked_runs_beside_a_long_model(window, qtbot):
+    assert window.history.validation[-1][0] == 70_000  # the bundled model on show
+    fit = next(a for a in window.actions() if a.objectName() == "Fit to ticked runs")
+    fit.trigger()
+    assert "No runs are ticked" in window.statusBar().currentMessage()
+    for seed in (0, 1):
+        run = window.store.add(variant(seed, losses=300), name=f"short seed {seed}")
+        window.runs_panel.set_shown(run.id, True)
+    view = window.loss_plot.getPlotItem().vb
+    assert view.viewRange()[0][1] > 60_000  # everything at first: the short runs are a sliver
+    window.tabs.setCurrentIndex(1)
+    fit.trigger()
+    assert window.tabs.currentWidget() is window.loss_plot
+    (x_low, x_high), (y_low, y_high) = view.viewRange()
+    assert x_low <= 0 and 300 <= x_high < 320
+    # The short runs' losses (3 falling to 0.5) fill the frame; the model's validations
+    # (from iteration 500, before adaptation near 2.8) do not widen it.
+    assert 0 <= y_low < 0.5 and 3.0 < y_high < 3.6
+    window.loss_plot.refresh()  # a refresh (four a second while training) keeps the frame
+    assert view.viewRange()[0][1] == x_high
+    window.loss_plot.mouseDoubleClickEvent(_double_click())
+    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000)  # a double click: everything again
+
+
+def _double_click():
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    return QMouseEvent(QEvent.Type.MouseButtonDblClick, QPointF(5, 5), QPointF(5, 5),
+                       Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
