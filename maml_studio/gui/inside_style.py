@@ -3,37 +3,15 @@ legends in the theme's colours, and axes that show plain numbers."""
 
 from __future__ import annotations
 
-import math
-
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont
 
+from maml_studio.gui.plot_axes import LogAxis
 from maml_studio.gui.view_colors import FOREGROUND
 
 
 def foreground(theme: str) -> str:
     return QColor(*FOREGROUND[theme]).name()
-
-
-class LogAxis(pg.AxisItem):
-    """A log axis whose 2…9 ticks are labelled only at 2 and 5, and not at all beyond a
-    decade and a half: pyqtgraph labels all eight, which run into one another on a short axis."""
-
-    _span = 0.0
-
-    def logTickValues(self, minVal, maxVal, size, stdTicks):
-        self._span = maxVal - minVal
-        return super().logTickValues(minVal, maxVal, size, stdTicks)
-
-    def logTickStrings(self, values, scale, spacing):
-        strings = super().logTickStrings(values, scale, spacing)
-        if spacing is not None:  # the decades
-            return strings
-        keep = []
-        for value, text in zip(values, strings, strict=True):
-            leading = round(10 ** (value - math.floor(value + 1e-9)))
-            keep.append(text if leading == 1 or (self._span <= 1.5 and leading in (2, 5)) else "")
-        return keep
 
 
 def plot_widget() -> pg.PlotWidget:

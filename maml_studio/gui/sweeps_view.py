@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from maml_studio.gui.plot_axes import IntegerAxis, LogAxis, log_ticks
 from maml_studio.gui.runs_dock import _duration, _Number
 
 # Trials and the best one, each with a contrast of at least 3:1 on the plot's background of
@@ -147,9 +148,10 @@ class SweepsView(QWidget):
         self.log_box.toggled.connect(lambda _: self._redraw())
         choose.addWidget(self.log_box)
         right_layout.addLayout(choose)
-        self.parameter_plot = pg.PlotWidget()
+        self.parameter_plot = pg.PlotWidget(axisItems={"left": LogAxis("left")})
         self.parameter_plot.setAccessibleName("Objective against parameter")
-        self.trial_plot = pg.PlotWidget()
+        self.trial_plot = pg.PlotWidget(axisItems={"left": LogAxis("left"),
+                                                   "bottom": IntegerAxis("bottom")})
         self.trial_plot.setAccessibleName("Objective against trial")
         self.trial_plot.setLabel("bottom", "trial")
         for plot in (self.parameter_plot, self.trial_plot):
@@ -442,6 +444,10 @@ class SweepsView(QWidget):
         mark.setData([point[0]], [point[1]])
         label.setText(f"best: trial {self.results.best}")
         label.setPos(point[0], point[1])
+        # Written on the side with more room: at the right end it would run off the plot.
+        xs = [x for x in (self._parameter_points, self._trial_points)[which].data["x"] if math.isfinite(x)]
+        right_half = bool(xs) and point[0] > (min(xs) + max(xs)) / 2
+        label.setAnchor((1, 1.2) if right_half else (0, 1.2))
 
     # -- trials ------------------------------------------------------------------------------------
     def selected_number(self) -> int | None:
@@ -476,20 +482,6 @@ class SweepsView(QWidget):
             return False
         self.open_requested.emit(trial.run_id, trial.workspace or "")
         return True
-
-
-def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
-    """Ticks of a log axis from ``low`` to ``high`` (positive): 1, 2 and 5 of each decade
-    labelled, the other whole multiples marked; positions in log10, as the axis takes them."""
-    labelled, marked = [], []
-    for decade in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 1):
-        for multiple in range(1, 10):
-            value = multiple * 10.0 ** decade
-            if multiple in (1, 2, 5):
-                labelled.append((math.log10(value), f"{value:g}"))
-            else:
-                marked.append((math.log10(value), ""))
-    return [labelled, marked]
 
 
 def _state(trial) -> str:

@@ -66,6 +66,9 @@ def test_the_sweeps_tab_lists_a_study_and_opens_a_trials_run(window, qtbot):
         (t.params["algorithm.inner_lr"], t.value) for t in study.trials)
     mark_x, mark_y = view._best_marks[1][0].getData()
     assert list(mark_x) == [best.number] and list(mark_y) == [best.value]
+    # Its label is written towards the middle, never off the plot's edge.
+    last = max(t.number for t in study.trials)
+    assert view._best_marks[1][1].anchor[0] == (1 if best.number == last else 0)
     _, trial_ys = view._trial_points.getData()
     assert len(trial_ys) == 2
 
