@@ -126,10 +126,11 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
         self._update_controls()
         if load_bundled:
             self._load_bundled_model()
+            self._restore_kept_points()
             self.tabs.setCurrentWidget(self.adaptation)  # the demo comes first
         self.restore_shown_runs()  # after the model on show: they are compared with it
         if self._workspace_problem:
-            self.statusBar().showMessage(f"Workspace: {self._workspace_problem}", 15000)
+            self.announce(f"Workspace: {self._workspace_problem}", 15000)
         freeze_startup_objects()
 
     # -- construction ------------------------------------------------------------------------------
@@ -525,6 +526,20 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
             self.statusBar().showMessage("No runs are ticked: tick runs in the Runs dock to "
                                          "fit the loss plot to them.", 8000)
 
+    def announce(self, text: str, milliseconds: int) -> None:
+        """A message in the status bar for a while. One given before the window is first shown
+        waits until then: shown earlier, it would be drawn over the state label."""
+        if self.isVisible():
+            self.statusBar().showMessage(text, milliseconds)
+        else:
+            self._waiting_message = (text, milliseconds)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        waiting, self._waiting_message = getattr(self, "_waiting_message", None), None
+        if waiting:
+            self.statusBar().showMessage(*waiting)
+
     def _adaptation_status(self, text: str) -> None:
         if text:
             self.statusBar().showMessage(text, 8000)
@@ -542,6 +557,7 @@ class MainWindow(WindowInside, WindowFiles, WindowDialogs, WindowSweeps, WindowR
         self.evaluation.wait(10)  # between two runs' evaluations: at most one run's worth
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState(WINDOW_STATE_VERSION))
+        self._keep_points()
         super().closeEvent(event)
 
 

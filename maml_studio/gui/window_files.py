@@ -2,7 +2,8 @@
 
 A mixin of `MainWindow`: every method here works on the window's run, model,
 form and views. A file is checked whole before any of it is applied; a
-refused file leaves the window as it was.
+refused file leaves the window as it was. The support points on show at quit
+are kept for the next start.
 """
 
 from __future__ import annotations
@@ -14,12 +15,29 @@ from maml_studio.config import ConfigError, load_config, load_preset, save_confi
 from maml_studio.gui import figure_export
 from maml_studio.gui.plot_export import export_plot
 from maml_studio.history import history_to_csv
+from maml_studio.kept_points import kept_points, restore_kept_points
 from maml_studio.resources import bundled_checkpoint
 from maml_studio.session import load_session, save_session
 from maml_studio.tasks import build_family
 
+KEPT_POINTS_KEY = "kept_points"  # settings: the support points on show at quit
+
 
 class WindowFiles:
+    def _keep_points(self) -> None:
+        self.settings.setValue(KEPT_POINTS_KEY, kept_points(self.adaptation.session) or "")
+
+    def _restore_kept_points(self) -> None:
+        """The support points on show at the last quit, if they were placed for this family."""
+        count, problem = restore_kept_points(self.adaptation.session,
+                                             self.settings.value(KEPT_POINTS_KEY, "") or None)
+        if problem:
+            self.announce(f"Not restored: {problem}.", 15000)
+        elif count:
+            self.announce(
+                f"Restored the {count} support point{'s' if count != 1 else ''} on show at the "
+                "last quit (Clear or Ctrl+Z removes them).", 15000)
+
     def _load_bundled_model(self) -> None:
         path = bundled_checkpoint()
         try:

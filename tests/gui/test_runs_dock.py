@@ -113,6 +113,7 @@ def test_a_workspace_that_cannot_be_used_falls_back_and_says_so(qtbot, settings,
     window = MainWindow(settings=settings, load_bundled=False, workspace=blocked)
     qtbot.addWidget(window)
     assert window.store.folder != blocked and window.store.folder.is_dir()
+    window.show()  # said once the window is on screen
     assert "is a file, not a folder" in window.statusBar().currentMessage()
     assert not window.open_workspace(blocked)
     assert "is a file" in window.message_box.text()

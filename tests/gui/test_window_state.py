@@ -1,5 +1,6 @@
 """What the window shows belongs to what is loaded now: nothing lingers from before."""
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -94,3 +95,29 @@ def test_the_window_fits_a_1366_by_768_screen_in_both_modes(window, qtbot, prese
     hint = window.minimumSizeHint()
     assert hint.width() <= 1366 and hint.height() <= 768, (hint.width(), hint.height())
     window.set_presentation_mode(False)
+
+
+def test_support_points_on_show_at_quit_are_there_at_the_next_start(window, qtbot, settings,
+                                                                   monkeypatch):
+    from maml_studio.gui.main_window import MainWindow
+
+    session = window.adaptation.session
+    for x, y in [(-3.0, 1.0), (0.5, -2.0), (2.0, 0.5)]:
+        session.add_point(x, y)
+    window.unsaved = False
+    window.close()
+    settings.sync()
+    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: True)
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    np.testing.assert_array_equal(again.adaptation.session.points, session.points)
+    again.show()  # said once the window is on screen, not drawn over the state label
+    assert not again.state_label.isVisible()
+    assert "Restored the 3 support points" in again.statusBar().currentMessage()
+    again.adaptation.session.undo()  # one edit: Ctrl+Z takes them away
+    assert len(again.adaptation.session.points) == 0
+    again.close()  # quit with none on show: none come back
+    third = MainWindow(settings=settings)
+    qtbot.addWidget(third)
+    assert len(third.adaptation.session.points) == 0
+    third.close()

@@ -1,0 +1,52 @@
+"""The support points on show at quit, kept for the next start.
+
+Saved with the task family they were placed for (its whole `[task]` config), and
+restored only for a model of that same family: points of a sine mean nothing on
+another curve, nor a circle's classes in another plane. Restoring is one edit of
+the session, so Undo removes the points again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from maml_studio.adaptation_session import AdaptationSession
+
+RESTORE_TEXT = "Restore points"
+
+
+def kept_points(session: AdaptationSession) -> str | None:
+    """The session's points as text to keep, or None when there are none to keep."""
+    if session.checkpoint is None or not len(session.points):
+        return None
+    return json.dumps({"task": _task(session), "plane": session.plane,
+                       "points": session.points.tolist()})
+
+
+def restore_kept_points(session: AdaptationSession, text: str | None) -> tuple[int, str | None]:
+    """Show the points kept in ``text`` if they were placed for the model on show's family:
+    (how many were restored, why the text could not be read or None)."""
+    if not text or session.checkpoint is None or len(session.points):
+        return 0, None
+    try:
+        kept = json.loads(text)
+        points = np.asarray(kept["points"], dtype=float)
+        task, plane = kept["task"], bool(kept["plane"])
+    except (ValueError, KeyError, TypeError) as exc:
+        return 0, f"the kept support points could not be read ({exc})"
+    if task != json.loads(json.dumps(_task(session))) or plane != session.plane:
+        return 0, None  # placed for another family
+    width = 3 if plane else 2
+    if points.ndim != 2 or points.shape[1] != width or not np.isfinite(points).all():
+        return 0, f"the kept support points are not {width} finite numbers each"
+    if plane and ((points[:, 2] < 0) | (points[:, 2] >= session.classes)
+                  | (points[:, 2] != np.round(points[:, 2]))).any():
+        return 0, "the kept support points name classes this model does not have"
+    session.set_points(points, text=RESTORE_TEXT, task=None)
+    return len(points), None
+
+
+def _task(session: AdaptationSession) -> dict:
+    return session.checkpoint.config.to_dict()["task"]
