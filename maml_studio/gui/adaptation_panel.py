@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QIcon,
@@ -39,6 +39,8 @@ from maml_studio.errors import ConfigError
 from maml_studio.experiment import Experiment
 from maml_studio.gui import curve_view, plane_view
 from maml_studio.gui.adaptation_controls import add_controls
+from maml_studio.gui.adaptation_points import PointEditing, PointViewBox
+from maml_studio.gui.adaptation_readout import AdaptationReadout
 from maml_studio.gui.adaptation_worker import AdaptationThread
 from maml_studio.gui.curve_view import CurveView
 from maml_studio.gui.legend_below import legend_below
@@ -47,45 +49,11 @@ from maml_studio.gui.plane_view import PlaneView
 from maml_studio.gui.view_colors import VIEW_COLORS
 from maml_studio.plane_maps import CLASS_COLORS, class_name
 from maml_studio.view_frame import Frame
-from maml_studio.view_state import AdaptationView
 
-PICK_RADIUS_PX = 10
-MAX_DRAWN_POINTS = 5_000  # more would make every redraw slow; all of them are adapted to
 PLAY_INTERVAL_MS = 120
 
 
-class PointViewBox(pg.ViewBox):
-    """A view box whose left-drag moves a support point when it starts on one."""
-
-    def __init__(self, panel: AdaptationPanel) -> None:
-        super().__init__()
-        self.panel = panel
-        self._dragging: int | None = None
-        self._drag_start: np.ndarray | None = None
-        self.setMenuEnabled(False)
-
-    def mouseDragEvent(self, ev, axis=None) -> None:
-        if axis is not None:  # a drag on an axis pans along it: deliberate
-            super().mouseDragEvent(ev, axis)
-            return
-        if ev.button() != Qt.MouseButton.LeftButton:
-            ev.ignore()  # the frame stays where it is
-            return
-        if ev.isStart():
-            self._dragging = self.panel.point_near(ev.buttonDownScenePos())
-            self._drag_start = self.panel.session.points.copy()
-        if self._dragging is None:
-            ev.ignore()  # a drag that misses every point moves nothing, the frame included
-            return
-        ev.accept()
-        position = self.mapSceneToView(ev.scenePos())
-        self.panel.session.move_point(self._dragging, position.x(), position.y())
-        if ev.isFinish():
-            self.panel.session.record(self._drag_start, "Move point")
-            self._dragging = None
-
-
-class AdaptationPanel(QWidget):
+class AdaptationPanel(PointEditing, AdaptationReadout, QWidget):
     """The adaptation view: widgets bound to an `AdaptationSession`, which owns the state.
 
     Widgets change the session through its methods and show what its events say;
@@ -379,53 +347,6 @@ class AdaptationPanel(QWidget):
         self._update_hint()
         self.view.show_points(self.drawn_points(), self.theme)
 
-    def drawn_points(self) -> np.ndarray:
-        """The points drawn: all of them, or an even selection of MAX_DRAWN_POINTS when more
-        (every point is still adapted to; the status line says how many are drawn)."""
-        if len(self.points) <= MAX_DRAWN_POINTS:
-            return self.points
-        keep = np.linspace(0, len(self.points) - 1, MAX_DRAWN_POINTS).astype(int)
-        return self.points[keep]
-
-    def _points_text(self) -> str:
-        count = len(self.points)
-        if count <= MAX_DRAWN_POINTS:
-            return f"{count:,} points"
-        return f"{count:,} points ({MAX_DRAWN_POINTS:,} drawn)"
-
-    def add_point(self, x: float, y: float, label: int | None = None) -> None:
-        self.session.add_point(x, y, label)
-
-    def remove_point(self, index: int) -> None:
-        self.session.remove_point(index)
-
-    def clear_points(self) -> None:
-        self.session.clear_points()
-
-    def point_near(self, scene_pos: QPointF) -> int | None:
-        """Index of the support point within a few pixels of ``scene_pos``."""
-        if not len(self.points):
-            return None
-        # The view's mapping is a scale and a shift per axis: applied to every point at once.
-        view = self.view_box
-        origin, unit_x, unit_y = (view.mapViewToScene(QPointF(*p)) for p in ((0, 0), (1, 0), (0, 1)))
-        scene_x = origin.x() + self.points[:, 0] * (unit_x.x() - origin.x())
-        scene_y = origin.y() + self.points[:, 1] * (unit_y.y() - origin.y())
-        distance = np.hypot(scene_x - scene_pos.x(), scene_y - scene_pos.y())
-        index = int(distance.argmin())
-        return index if distance[index] <= PICK_RADIUS_PX else None
-
-    def _clicked(self, event) -> None:
-        # The support-point scatter accepts clicks on its points; every other click that
-        # lands in the data area belongs to the panel too (the legend lies below it).
-        position = event.scenePos()
-        if self.experiment is None or not self.view_box.sceneBoundingRect().contains(position):
-            return
-        near = self.point_near(position)
-        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        if self.view.clicked(event.button(), ctrl, near, self.view_box.mapSceneToView(position)):
-            event.accept()
-
     # -- tasks ------------------------------------------------------------------------------------
     def sample_task(self, shots: int | None = None) -> None:
         try:
@@ -505,72 +426,12 @@ class AdaptationPanel(QWidget):
             self.info.setText(f"{self._points_text()} · {status}")
             self._say("; ".join(notes))
 
-    def legend_texts(self) -> list[str]:
-        return [label.text for _, label in self.legend.items]
-
-    @property
-    def grid(self) -> np.ndarray:
-        """The x values the curves are drawn at."""
-        return self.curve_view.grid
-
-    def plane_result(self) -> PlaneResult:
-        """The maps for the points and step on show; an error while they are being computed."""
-        result = self.result
-        if not isinstance(result, PlaneResult) or result.serial != self.serial:
-            raise RuntimeError("the maps for the current points are still being computed")
-        return result
-
-    @property
-    def settled(self) -> bool:
-        """Whether everything computed for the points on show has arrived (every phase)."""
-        result = self.result
-        return result is not None and result.serial == self.serial and getattr(result, "final", True)
-
-    def current_result(self) -> AdaptationResult:
-        """The result for the points on show; an error while it is still being computed."""
-        if self.result is None or self.result.serial != self.serial:
-            raise RuntimeError("the curves for the current points are still being computed")
-        return self.result
-
-    def curve(self, name: str, step: int | None = None) -> np.ndarray:
-        """The predictions of a curve at the grid after ``step`` steps (default: the shown one)."""
-        return self.current_result().curves[name][self.step if step is None else step]
-
-    def support_error(self, name: str, step: int) -> float:
-        """Mean squared distance of a curve to the support points after ``step`` steps."""
-        predictions = self.current_result().support_predictions[name][step]
-        return float(np.mean((predictions - self.points[:, 1]) ** 2))
-
     def _say(self, text: str) -> None:
         self.message.setText(text)
         if text:
             view = self.view_box.viewRange()
             self.message.setPos(view[0][0], view[1][1])
         self.status_changed.emit(text)
-
-    # -- sessions ------------------------------------------------------------------------------------
-    def view_state(self) -> dict:
-        """The points, sampled task and settings on show, as JSON-ready values for a session."""
-        return self.session.view_state()
-
-    def check_view(self, state: dict, experiment: Experiment | None = None) -> AdaptationView:
-        """A session's view checked whole for ``experiment`` (default: the shown one)."""
-        return self.session.check_view(state, experiment)
-
-    def restore_view(self, state: dict) -> bool:
-        """Show a session's points and settings; a state that does not fit the model is ignored.
-
-        The state is checked whole first: one that is refused changes nothing.
-        """
-        if self.experiment is None:
-            return False
-        try:
-            self.session.restore_view(state)
-        except ValueError as exc:
-            self._say(f"The session's adaptation points could not be restored ({exc}).")
-            return False
-        self.fit_view()  # every restored point in sight
-        return True
 
     # -- colours -------------------------------------------------------------------------------------
     def set_theme(self, theme: str) -> None:
@@ -617,22 +478,6 @@ class AdaptationPanel(QWidget):
             self._play_timer.stop()
             return
         self.session.set_step(self.step + 1)
-
-    # -- files ---------------------------------------------------------------------------------------
-    def import_points(self, path) -> None:
-        self.apply_imported_points(self.points_reader(path)())
-
-    def points_reader(self, path):
-        """A function that reads ``path`` into this view's point array, safe off the GUI thread."""
-        return self.session.points_reader(path)
-
-    def apply_imported_points(self, points: np.ndarray) -> None:
-        self.session.apply_imported_points(points)
-
-    def export_predictions(self, path) -> None:
-        """The predictions on show as CSV: curves on the grid, or class probabilities."""
-        result = self.plane_result() if self.plane_mode else self.current_result()
-        self.view.export(result, path)
 
     def shutdown(self) -> None:
         self._play_timer.stop()

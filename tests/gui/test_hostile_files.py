@@ -150,7 +150,7 @@ def test_12_a_large_point_file_is_read_off_the_gui_thread_and_drawn_in_part(wind
     import numpy as np
     from PySide6.QtCore import QTimer
 
-    from maml_studio.gui.adaptation_panel import MAX_DRAWN_POINTS
+    from maml_studio.gui.adaptation_points import MAX_DRAWN_POINTS
     from maml_studio.resources import bundled_checkpoint
 
     assert window.open_file(bundled_checkpoint("circle-2d"))
