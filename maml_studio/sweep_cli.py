@@ -54,14 +54,8 @@ def run_sweep_command(args: argparse.Namespace, load_config: Callable) -> int:
 
     require_optuna()  # before anything else: without it, one line says how to get it
     from maml_studio.run_store import RunStore
-    from maml_studio.sweep import (
-        DEFAULT_HEARTBEAT,
-        DEFAULT_TASKS,
-        Protocol,
-        SweepPlan,
-        run_sweep,
-        summary_lines,
-    )
+    from maml_studio.sweep import run_sweep
+    from maml_studio.sweep_plan import DEFAULT_HEARTBEAT, DEFAULT_TASKS, Protocol, SweepPlan, summary_lines
     from maml_studio.sweep_space import load_space
     from maml_studio.sweep_storage import default_storage_url
 

@@ -7,7 +7,8 @@ from PySide6.QtCore import Qt
 
 from maml_studio.config import load_preset
 from maml_studio.run_store import RunStore
-from maml_studio.sweep import Protocol, SweepPlan, run_sweep
+from maml_studio.sweep import run_sweep
+from maml_studio.sweep_plan import Protocol, SweepPlan
 from maml_studio.sweep_space import parse_space
 from maml_studio.sweep_storage import default_storage_url
 from tests.conftest import TEST_THREADS
