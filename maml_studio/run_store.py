@@ -13,20 +13,18 @@ reported and not listed, and never stops the other runs from opening.
 
 `RunStore` announces its changes with psygnal events (``run_added``,
 ``run_changed``, ``run_removed``, ``index_problem_changed``), like the other Qt-free
-models views bind to. Seed groups are in `run_groups`, the table export in `runs_table`.
+models views bind to. One run's entry is in `run_entries`, seed groups in `run_groups`, the table
+export in `runs_table`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import safetensors
 import safetensors.torch
@@ -34,16 +32,27 @@ from psygnal import Signal
 
 from maml_studio.atomic_files import atomic_write_bytes, remove_stale_temporaries
 from maml_studio.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from maml_studio.history import History
 from maml_studio.inputs import DocumentError, file_problem, one_line, parse_json, shown
+from maml_studio.run_entries import (
+    MAX_NAME,
+    RUN_ID,
+    RUN_SUFFIX,
+    STATUSES,
+    RunInfo,
+    WorkspaceError,
+    check_colour,
+    check_name,
+    describe,
+    entry_from_json,
+    entry_to_json,
+    facts_from,
+    finite_or_none,
+)
 
 INDEX_NAME = "runs.json"
 INDEX_FORMAT = "maml-studio-workspace"
 INDEX_VERSION = 1
-RUN_SUFFIX = ".safetensors"
 RUN_KEY = "workspace_run"  # checkpoint metadata: the run's facts as JSON, so the index can be rebuilt
-STATUSES = ("completed", "stopped", "diverged", "failed")
-MAX_NAME = 200
 MAX_INDEX_BYTES = 64 * 2**20
 ENVIRONMENT_VARIABLE = "MAML_STUDIO_WORKSPACE"
 # Distinct hues with a contrast of at least 3:1 (WCAG) on the light (#ffffff) and the dark
@@ -52,13 +61,6 @@ ENVIRONMENT_VARIABLE = "MAML_STUDIO_WORKSPACE"
 # those last.
 PALETTE = ("#1f77b4", "#1b9e77", "#9467bd", "#65a30d", "#a6761d", "#e7298a", "#d95f02",
            "#d62728", "#7f7f7f")
-_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-class WorkspaceError(OSError):
-    """A workspace that cannot be used as asked; the message says why in one line."""
-
 
 def default_workspace() -> Path:
     """``$MAML_STUDIO_WORKSPACE``, or the ``workspace`` folder in the user's data directory."""
@@ -68,28 +70,6 @@ def default_workspace() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("MAML Studio")) / "workspace"
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What the index lists about one run."""
-
-    id: str  # the file's stem: stable however often the index is rebuilt
-    file: str
-    name: str
-    colour: str  # "#rrggbb"
-    algorithm: str
-    family: str
-    shots: int  # K, the support size it was trained with
-    seed: int
-    iterations: int  # completed
-    status: str  # one of STATUSES
-    seconds: float | None  # wall-clock training time, when known
-    iterations_per_second: float | None
-    final_loss: float | None  # the last meta-validation's query loss after adaptation
-    final_accuracy: float | None  # the same for classifiers
-    created: str  # ISO 8601, UTC
-    config: dict = field(default_factory=dict, hash=False, repr=False)
 
 
 # Facts that only the run's creator knows; the rest are read from the checkpoint itself.
@@ -145,15 +125,15 @@ class RunStore:
         this run ``replaces`` (which the caller deletes once this one is kept).
         """
         config = checkpoint.config
-        name = self._unique_name(_check_name(name if name is not None else
+        name = self._unique_name(check_name(name if name is not None else
                                              f"{config.algorithm.name} seed {config.training.seed}"),
                                  replaces)
         if status not in STATUSES:
             raise WorkspaceError(f"unknown run status {shown(status)} (one of {', '.join(STATUSES)})")
-        colour = _check_colour(colour) if colour is not None else self.next_colour()
+        colour = check_colour(colour) if colour is not None else self.next_colour()
         facts = {"name": name, "colour": colour, "status": status,
-                 "seconds": _finite_or_none(seconds),
-                 "iterations_per_second": _finite_or_none(iterations_per_second),
+                 "seconds": finite_or_none(seconds),
+                 "iterations_per_second": finite_or_none(iterations_per_second),
                  "created": datetime.now(UTC).isoformat(timespec="microseconds")}
         info = {**checkpoint.info, RUN_KEY: json.dumps(facts)}
         path = self.folder / f"{name}{RUN_SUFFIX}"
@@ -165,15 +145,15 @@ class RunStore:
         except OSError as exc:
             raise WorkspaceError(f"cannot write the run {shown(name)} to {path}: "
                                  f"{one_line(exc.strerror or str(exc))}") from None
-        self._listed(_describe(path.name, config, checkpoint.history, facts), path)
+        self._listed(describe(path.name, config, checkpoint.history, facts), path)
         self._commit()
         return self._runs[run_id]
 
     def rename(self, run_id: str, name: str) -> RunInfo:
-        return self._update(run_id, name=_check_name(name))
+        return self._update(run_id, name=check_name(name))
 
     def recolour(self, run_id: str, colour: str) -> RunInfo:
-        return self._update(run_id, colour=_check_colour(colour))
+        return self._update(run_id, colour=check_colour(colour))
 
     def delete(self, run_id: str) -> None:
         """Remove the run's file and its entry; no other file is touched."""
@@ -317,7 +297,7 @@ class RunStore:
             raise WorkspaceError(f"cannot read the workspace {self.folder}: "
                                  f"{one_line(exc.strerror or str(exc))}") from None
         for entry in entries:
-            if (entry.name.endswith(RUN_SUFFIX) and _RUN_ID.fullmatch(entry.name[:-len(RUN_SUFFIX)])
+            if (entry.name.endswith(RUN_SUFFIX) and RUN_ID.fullmatch(entry.name[:-len(RUN_SUFFIX)])
                     and entry.is_file(follow_symlinks=False)):
                 try:
                     found[entry.name] = _stat(Path(entry.path))
@@ -359,7 +339,7 @@ class RunStore:
             return {}, f"has an unknown version {shown(data.get('version'))}"
         entries = {}
         for item in data["runs"]:
-            parsed = _entry_from_json(item)
+            parsed = entry_from_json(item)
             if parsed is None:
                 return {}, "held a damaged entry"
             entries[parsed[0].file] = parsed
@@ -373,7 +353,7 @@ class RunStore:
         except CheckpointError as exc:
             text = str(exc)
             return None, one_line(text[len(str(path)) + 2:] if text.startswith(f"{path}: ") else text)
-        facts = _facts_from(checkpoint.info.get(RUN_KEY))
+        facts = facts_from(checkpoint.info.get(RUN_KEY))
         facts.setdefault("name", path.stem[:MAX_NAME])
         facts.setdefault("status", "completed" if checkpoint.history.last_iteration
                          >= checkpoint.config.training.iterations else "stopped")
@@ -382,10 +362,10 @@ class RunStore:
         if "colour" not in facts:
             used = [run.colour for run in (*self._runs.values(), *taken.values())]
             facts["colour"] = min(PALETTE, key=lambda c: (used.count(c), PALETTE.index(c)))
-        return _describe(name, checkpoint.config, checkpoint.history, facts), ""
+        return describe(name, checkpoint.config, checkpoint.history, facts), ""
 
     def _write_index(self) -> None:
-        entries = [{**_entry_to_json(run), **dict(zip(("file_size", "file_mtime_ns", "file_inode"),
+        entries = [{**entry_to_json(run), **dict(zip(("file_size", "file_mtime_ns", "file_inode"),
                                                         self._stats[run.file], strict=True))}
                    for run in self.runs()]
         data = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "runs": entries}
@@ -410,103 +390,6 @@ class RunStore:
             if f"{candidate}{RUN_SUFFIX}".lower() not in existing and candidate not in self._runs:
                 return candidate
         raise WorkspaceError(f"no free file name for the run {shown(name)} in {self.folder}")
-
-
-# -- entries ------------------------------------------------------------------------------------
-def _describe(file: str, config, history: History, facts: dict[str, Any]) -> RunInfo:
-    last = history.validation[-1] if history.validation else ()
-    return RunInfo(
-        id=file[:-len(RUN_SUFFIX)], file=file, name=facts["name"], colour=facts["colour"].lower(),
-        algorithm=config.algorithm.name, family=config.task.family,
-        shots=config.algorithm.support_size, seed=config.training.seed,
-        iterations=history.last_iteration, status=facts["status"],
-        seconds=facts.get("seconds"), iterations_per_second=facts.get("iterations_per_second"),
-        final_loss=_finite_or_none(last[2]) if len(last) > 2 else None,
-        final_accuracy=_finite_or_none(last[6]) if len(last) > 6 else None,
-        created=facts["created"], config=config.to_dict())
-
-
-def _facts_from(text: str | None) -> dict[str, Any]:
-    """The run facts stored in a checkpoint, keeping only the well-formed ones."""
-    try:
-        data = parse_json(text) if text else {}
-    except DocumentError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    facts: dict[str, Any] = {}
-    if isinstance(data.get("name"), str) and data["name"].strip() and len(data["name"]) <= MAX_NAME:
-        facts["name"] = data["name"]
-    if isinstance(data.get("colour"), str) and _COLOUR.fullmatch(data["colour"]):
-        facts["colour"] = data["colour"].lower()
-    if data.get("status") in STATUSES:
-        facts["status"] = data["status"]
-    for key in ("seconds", "iterations_per_second"):
-        if _is_number(data.get(key)):
-            facts[key] = float(data[key])
-    if isinstance(data.get("created"), str) and len(data["created"]) < 64:
-        facts["created"] = data["created"]
-    return facts
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (str,), "file": (str,), "name": (str,), "colour": (str,), "algorithm": (str,),
-    "family": (str,), "shots": (int,), "seed": (int,), "iterations": (int,), "status": (str,),
-    "created": (str,), "config": (dict,),
-}
-_OPTIONAL_NUMBERS = ("seconds", "iterations_per_second", "final_loss", "final_accuracy")
-
-
-def _entry_to_json(run: RunInfo) -> dict[str, Any]:
-    return dataclasses.asdict(run)
-
-
-def _entry_from_json(item: Any) -> tuple[RunInfo, tuple[int, int, int]] | None:
-    """An index entry, or None when it is damaged in any way (the file is then re-read)."""
-    if not isinstance(item, dict):
-        return None
-    for key, types in _TYPES.items():
-        if not isinstance(item.get(key), types) or isinstance(item.get(key), bool):
-            return None
-    for key in _OPTIONAL_NUMBERS:
-        if item.get(key) is not None and not _is_number(item.get(key)):
-            return None
-    stat = tuple(item.get(key) for key in ("file_size", "file_mtime_ns", "file_inode"))
-    if not all(isinstance(value, int) and not isinstance(value, bool) for value in stat):
-        return None
-    file = item["file"]
-    if (not file.endswith(RUN_SUFFIX) or not _RUN_ID.fullmatch(file[:-len(RUN_SUFFIX)])
-            or item["id"] != file[:-len(RUN_SUFFIX)] or item["status"] not in STATUSES
-            or not _COLOUR.fullmatch(item["colour"]) or not item["name"].strip()
-            or len(item["name"]) > MAX_NAME):
-        return None
-    values = {f.name: item.get(f.name) for f in dataclasses.fields(RunInfo)}
-    return RunInfo(**values), stat
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise WorkspaceError("a run's name must not be empty")
-    name = name.strip()
-    if len(name) > MAX_NAME:
-        raise WorkspaceError(f"a run's name holds at most {MAX_NAME} characters, got {len(name)}")
-    if one_line(name) != name:
-        raise WorkspaceError(f"a run's name must be one line without control characters: {shown(name)}")
-    return name
-
-
-def _check_colour(colour: str) -> str:
-    if not isinstance(colour, str) or not _COLOUR.fullmatch(colour):
-        raise WorkspaceError(f"a colour is written #rrggbb, got {shown(colour)}")
-    return colour.lower()
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _stat(path: Path) -> tuple[int, int, int]:
