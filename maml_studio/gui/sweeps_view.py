@@ -11,17 +11,13 @@ the run a trial kept in the workspace; a click on a point selects its trial.
 
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -34,13 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from maml_studio.gui.plot_axes import IntegerAxis, LogAxis, log_ticks
 from maml_studio.gui.runs_dock import _duration, _Number
+from maml_studio.gui.sweep_plots import SweepPlots, metric_name
 
-# Trials and the best one, each with a contrast of at least 3:1 on the plot's background of
-# the light and the dark theme.
-POINT_COLOUR = {"light": "#1f77b4", "dark": "#6cb4ee"}
-BEST_COLOUR = {"light": "#d95f02", "dark": "#f28e2b"}
 NUMBER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -65,7 +57,7 @@ def read_workspace(folder: Path, chosen: tuple[str, str] | None):
     return studies, read_study(*key) if key else None, "; ".join(problems)
 
 
-class SweepsView(QWidget):
+class SweepsView(SweepPlots, QWidget):
     open_requested = Signal(str, str)  # a trial's run id, and the workspace it was written to
 
     def __init__(self, folder: Path, parent: QWidget | None = None) -> None:
@@ -134,37 +126,7 @@ class SweepsView(QWidget):
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
-        choose = QHBoxLayout()
-        choose.addWidget(QLabel("Objective against"))
-        self.parameter_box = QComboBox()
-        self.parameter_box.setAccessibleName("Parameter")
-        self.parameter_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.parameter_box.currentIndexChanged.connect(lambda _: self._draw_parameter())
-        choose.addWidget(self.parameter_box)
-        choose.addStretch(1)
-        self.log_box = QCheckBox("Log scale")
-        self.log_box.setAccessibleName("Log objective")
-        self.log_box.setToolTip("The objective on a log axis (losses span decades near divergence)")
-        self.log_box.toggled.connect(lambda _: self._redraw())
-        choose.addWidget(self.log_box)
-        right_layout.addLayout(choose)
-        self.parameter_plot = pg.PlotWidget(axisItems={"left": LogAxis("left")})
-        self.parameter_plot.setAccessibleName("Objective against parameter")
-        self.trial_plot = pg.PlotWidget(axisItems={"left": LogAxis("left"),
-                                                   "bottom": IntegerAxis("bottom")})
-        self.trial_plot.setAccessibleName("Objective against trial")
-        self.trial_plot.setLabel("bottom", "trial")
-        for plot in (self.parameter_plot, self.trial_plot):
-            plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.setMenuEnabled(False)
-            for side in ("left", "bottom"):  # values as they are, never "(x0.001)"
-                plot.getAxis(side).enableAutoSIPrefix(False)
-            right_layout.addWidget(plot, 1)
-        self._parameter_points = self._scatter(self.parameter_plot)
-        self._trial_points = self._scatter(self.trial_plot)
-        self._best_so_far = self.trial_plot.plot([], [], pen=pg.mkPen(BEST_COLOUR["light"], width=1.5),
-                                                 stepMode=None, name="best so far")
-        self._best_marks = [self._best_mark(plot) for plot in (self.parameter_plot, self.trial_plot)]
+        self._build_plots(right_layout)
         self.theme = "light"
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 1)
@@ -180,43 +142,12 @@ class SweepsView(QWidget):
             dark = self.palette().color(QPalette.ColorRole.Base).lightness() < 128
             self.set_theme("dark" if dark else "light")
 
-    def set_theme(self, theme: str) -> None:
-        """The colours of the trials and of the best one for ``theme`` ("light" or "dark")."""
-        self.theme = theme
-        for points in (self._parameter_points, self._trial_points):
-            points.setBrush(pg.mkBrush(POINT_COLOUR[theme]))
-        self._best_so_far.setPen(pg.mkPen(BEST_COLOUR[theme], width=1.5))
-        for mark, label in self._best_marks:
-            mark.setBrush(pg.mkBrush(BEST_COLOUR[theme]))
-            label.setColor(BEST_COLOUR[theme])
-
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if not self._halved:  # the table and the plots share the width at first
             self._halved = True
             half = max(1, self.splitter.width() // 2)
             self.splitter.setSizes([half, half])
-
-    # -- plots -----------------------------------------------------------------------------------
-    def plots(self) -> list[pg.PlotWidget]:
-        return [self.parameter_plot, self.trial_plot]
-
-    def _scatter(self, plot: pg.PlotWidget) -> pg.ScatterPlotItem:
-        points = pg.ScatterPlotItem(size=8, pen=pg.mkPen(None), brush=pg.mkBrush(POINT_COLOUR["light"]),
-                                    hoverable=True, hoverSize=11)
-        points.sigClicked.connect(lambda _, spots, *rest: self._point_clicked(spots))
-        plot.addItem(points)
-        return points
-
-    def _best_mark(self, plot: pg.PlotWidget) -> tuple[pg.ScatterPlotItem, pg.TextItem]:
-        mark = pg.ScatterPlotItem(size=18, symbol="star", pen=pg.mkPen("#ffffff", width=0.8),
-                                  brush=pg.mkBrush(BEST_COLOUR["light"]))
-        mark.setZValue(10)
-        plot.addItem(mark)
-        label = pg.TextItem("", color=BEST_COLOUR["light"], anchor=(0, 1.2))
-        label.setZValue(11)
-        plot.addItem(label)
-        return mark, label
 
     # -- reading -----------------------------------------------------------------------------------
     def set_workspace(self, folder: Path) -> None:
@@ -298,7 +229,7 @@ class SweepsView(QWidget):
             self._draw_trials()
             return
         best = results.trial(results.best) if results.best is not None else None
-        self.status.setText(f"{results.name}: {results.direction}s {_metric_name(results.metric)}"
+        self.status.setText(f"{results.name}: {results.direction}s {metric_name(results.metric)}"
                             + (f"; best trial {best.number}, {_value(results.metric, best.value)}"
                                if best is not None else "; no complete trial yet"))
         states = [_state(trial) for trial in results.trials]
@@ -324,7 +255,7 @@ class SweepsView(QWidget):
         same_study = self._shown_key == (results.storage, results.name)
         self._shown_key = (results.storage, results.name)
         selected = self.selected_number() if same_study else None  # kept while one study refreshes
-        metric = _metric_name(results.metric)
+        metric = metric_name(results.metric)
         headers = ["Trial", "State", metric, *[_short(p, results.parameters) for p in results.parameters],
                    "Duration", "Note"]
         self.table.setSortingEnabled(False)
@@ -368,87 +299,6 @@ class SweepsView(QWidget):
         self._draw_parameter()
         self._draw_trials()
 
-    @property
-    def log_objective(self) -> bool:
-        return self.log_box.isChecked()
-
-    def _y(self, ys) -> list[float]:
-        """The objective as a plot of this view takes it: log10 on a log axis (items here
-        do not transform their data themselves)."""
-        if not self.log_objective:
-            return list(ys)
-        return [math.log10(y) if y > 0 else math.nan for y in ys]
-
-    def _draw_parameter(self) -> None:
-        plot, results = self.parameter_plot, self.results
-        parameter = self.parameter_box.currentData()
-        axis = results.axes.get(parameter) if results is not None and parameter else None
-        if results is None or parameter is None:
-            self._set_points(self._parameter_points, [], [], [])
-            self._mark_best(0, None)
-            return
-        xs, ys, numbers = results.points(parameter)
-        log = axis is not None and axis.kind == "log"
-        plot.setLogMode(x=log, y=self.log_objective)
-        bottom = plot.getAxis("bottom")
-        if axis is not None and axis.kind == "categorical":
-            bottom.setTicks([list(enumerate(axis.labels))])
-            plot.setXRange(-0.5, len(axis.labels) - 0.5, padding=0.05)
-        elif log and xs:
-            bottom.setTicks(log_ticks(min(xs), max(xs)))
-        else:
-            bottom.setTicks(None)
-        plot.setLabel("bottom", parameter)
-        plot.setLabel("left", _metric_name(results.metric))
-        # The axis of a log plot labels 10^x; a scatter item takes its x as log10 itself.
-        shown_x = [math.log10(x) if log and x > 0 else x for x in xs]
-        shown_y = self._y(ys)
-        self._set_points(self._parameter_points, shown_x, shown_y, numbers)
-        best = numbers.index(results.best) if results.best in numbers else None
-        self._mark_best(0, None if best is None else (shown_x[best], shown_y[best]))
-        plot.enableAutoRange(y=True)
-        if axis is None or axis.kind != "categorical":
-            plot.enableAutoRange(x=True)
-
-    def _draw_trials(self) -> None:
-        results = self.results
-        self.trial_plot.setLogMode(x=False, y=self.log_objective)
-        if results is None:
-            self._set_points(self._trial_points, [], [], [])
-            self._best_so_far.setData([], [])
-            self._mark_best(1, None)
-            return
-        xs, ys, numbers = results.points(None)
-        shown_y = self._y(ys)
-        self._set_points(self._trial_points, xs, shown_y, numbers)
-        self.trial_plot.setLabel("left", _metric_name(results.metric))
-        if ys:  # a line item: the plot's log mode transforms it
-            running = (np.maximum.accumulate if results.direction == "maximize" else np.minimum.accumulate)(
-                np.asarray(ys))
-            self._best_so_far.setData(xs, running)
-        else:
-            self._best_so_far.setData([], [])
-        best = numbers.index(results.best) if results.best in numbers else None
-        self._mark_best(1, None if best is None else (xs[best], shown_y[best]))
-        self.trial_plot.enableAutoRange()
-
-    def _set_points(self, item: pg.ScatterPlotItem, xs, ys, numbers) -> None:
-        item.setData(x=list(xs), y=list(ys), data=list(numbers))
-
-    def _mark_best(self, which: int, point: tuple[float, float] | None) -> None:
-        mark, label = self._best_marks[which]
-        if point is None:
-            mark.setData([], [])
-            label.setText("")
-            return
-        mark.setData([point[0]], [point[1]])
-        label.setText(f"best: trial {self.results.best}")
-        label.setPos(point[0], point[1])
-        # Written on the side with more room: at the right end it would run off the plot.
-        xs = [x for x in (self._parameter_points, self._trial_points)[which].data["x"] if math.isfinite(x)]
-        right_half = bool(xs) and point[0] > (min(xs) + max(xs)) / 2
-        label.setAnchor((1, 1.2) if right_half else (0, 1.2))
-
     # -- trials ------------------------------------------------------------------------------------
     def selected_number(self) -> int | None:
         items = self.table.selectedItems()
@@ -489,16 +339,12 @@ def _state(trial) -> str:
     return "diverged" if trial.state == "pruned" and trial.note == "diverged" else trial.state
 
 
-def _metric_name(metric: str) -> str:
-    return {"mse": "validation MSE", "accuracy": "validation accuracy"}.get(metric, f"validation {metric}")
-
-
 def _value(metric: str, value: float | None, short: bool = False) -> str:
     if value is None:
         return ""
     if metric == "accuracy":
         return f"{100 * value:.2f}%"
-    return f"{value:.4g}" if short else f"{_metric_name(metric)} {value:.4g}"
+    return f"{value:.4g}" if short else f"{metric_name(metric)} {value:.4g}"
 
 
 def _param_text(value) -> str:
