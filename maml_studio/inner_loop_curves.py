@@ -1,9 +1,12 @@
-"""Support and query loss against inner step, averaged over many fresh tasks, with 95% intervals.
+"""Support and query loss against inner step over many fresh tasks: the mean with its 95%
+interval, and the median with its interquartile range.
 
 What the "Inner loop" view draws for a model (the meta-learned one, its
 baseline, a run shown beside them): where the initialisation over- or
-under-shoots with the step size it was trained for. Give every model the
-same tasks (`sample_curve_tasks`) so that their curves are paired.
+under-shoots with the step size it was trained for. Per-task losses are
+heavy-tailed (a few tasks of large amplitude over-shoot and dominate the mean),
+so the median says what a typical task does. Give every model the same tasks
+(`sample_curve_tasks`) so that their curves are paired.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from maml_studio.experiment import Experiment, seed_stream
 from maml_studio.model import Params
 from maml_studio.tasks import TaskBatch
 
+STATISTICS = ("mean", "median")  # mean ± 95% interval; median and quartiles
 STEPS = 20
 TASKS = 600
 CHUNK = 500  # tasks adapted together
@@ -34,6 +38,19 @@ class InnerLoopCurves:
     query_ci95: np.ndarray
     tasks: int
     diverged_at: int | None  # first step whose mean loss is not finite, if any
+    support_quartiles: np.ndarray  # [3, S + 1]: 25th, 50th and 75th percentile over tasks
+    query_quartiles: np.ndarray  # (a task whose loss is not finite counts as the largest)
+
+    def band(self, part: str, statistic: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(centre, low, high) of ``part`` ("support" or "query") after each step: the mean
+        and its 95% interval, or the median and the quartiles."""
+        if statistic == "median":
+            low, centre, high = self.support_quartiles if part == "support" else self.query_quartiles
+            return centre, low, high
+        if statistic != "mean":
+            raise ValueError(f"the statistic is one of {', '.join(STATISTICS)}; not {statistic!r}")
+        mean, ci = (self.support, self.support_ci95) if part == "support" else (self.query, self.query_ci95)
+        return mean, mean - ci, mean + ci
 
 
 def sample_curve_tasks(config: ExperimentConfig, tasks: int = TASKS, seed: int = 0,
@@ -69,7 +86,7 @@ def inner_loop_curves(learner: MetaLearner, state: Params, tasks: TaskBatch, ste
     finite = np.isfinite(support_mean) & np.isfinite(query_mean)
     diverged = None if finite.all() else int(np.argmin(finite))
     return InnerLoopCurves(np.arange(steps + 1), support_mean, support_ci, query_mean, query_ci,
-                           tasks.num_tasks, diverged)
+                           tasks.num_tasks, diverged, _quartiles(support_table), _quartiles(query_table))
 
 
 def _mean_ci(table: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -78,3 +95,12 @@ def _mean_ci(table: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     mean = table.mean(dim=1)
     ci = 1.96 * table.std(dim=1, unbiased=False) / math.sqrt(count)
     return mean.cpu().numpy(), ci.cpu().numpy()
+
+
+def _quartiles(table: torch.Tensor) -> np.ndarray:
+    """Per row: the 25th, 50th and 75th percentile over tasks, ``[3, rows]``. A task whose
+    loss is not finite (it diverged) counts as the largest; the nearest-rank rule keeps
+    every percentile one of the tasks' losses."""
+    values = torch.nan_to_num(table, nan=math.inf)
+    q = torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype)
+    return torch.quantile(values, q, dim=1, interpolation="nearest").cpu().numpy()

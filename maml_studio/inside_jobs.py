@@ -122,17 +122,22 @@ def compute_inner_loop(request: InnerLoopRequest) -> InnerLoopResult:
 
 
 def write_inner_loop_csv(result: InnerLoopResult, path) -> None:
-    """One row per model and step: support and query loss with their 95% half-widths."""
+    """One row per model and step: support and query loss (means) with their 95% half-widths,
+    then their medians and quartiles over the tasks."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["model", "kind", "step", "support_loss", "support_ci95", "query_loss",
-                     "query_ci95", "tasks"])
+                     "query_ci95", "tasks", "support_median", "support_q25", "support_q75",
+                     "query_median", "query_q25", "query_q75"])
     for model in result.curves:
         c = model.curves
+        sq, qq = c.support_quartiles, c.query_quartiles
         for step in c.steps.tolist():
             writer.writerow([model.name, "pretrained" if model.baseline else "meta-learned", step,
                              _text(c.support[step]), _text(c.support_ci95[step]),
-                             _text(c.query[step]), _text(c.query_ci95[step]), c.tasks])
+                             _text(c.query[step]), _text(c.query_ci95[step]), c.tasks,
+                             *(_text(v) for v in (sq[1, step], sq[0, step], sq[2, step],
+                                                  qq[1, step], qq[0, step], qq[2, step]))])
     atomic_write_bytes(path, out.getvalue().encode("utf-8"))
 
 

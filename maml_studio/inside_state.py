@@ -13,6 +13,7 @@ import math
 
 from psygnal import Signal
 
+from maml_studio.inner_loop_curves import STATISTICS
 from maml_studio.inside_jobs import InnerLoopResult, SliceResult
 
 DIRECTIONS = {
@@ -58,11 +59,19 @@ def algorithm_note(algorithm: str, first_order: bool = False) -> str:
 
 
 class InnerLoopViewState:
-    changed = Signal(str)  # "result" or "log_scale"
+    changed = Signal(str)  # "result", "log_scale" or "statistic"
 
     def __init__(self) -> None:
         self.result: InnerLoopResult | None = None
         self.log_scale = True
+        self.statistic = "mean"  # or "median" (`inner_loop_curves.STATISTICS`)
+
+    def set_statistic(self, statistic: str) -> None:
+        if statistic not in STATISTICS:
+            raise ValueError(f"the statistic is one of {', '.join(STATISTICS)}; not {statistic!r}")
+        if statistic != self.statistic:
+            self.statistic = statistic
+            self.changed.emit("statistic")
 
     def set_result(self, result: InnerLoopResult | None) -> None:
         self.result = result

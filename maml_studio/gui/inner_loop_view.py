@@ -1,4 +1,5 @@
-"""The Inner loop tab: support and query loss against inner step, 0 … 20, with 95% bands.
+"""The Inner loop tab: support and query loss against inner step, 0 … 20, over fresh tasks:
+the mean with its 95% band, or the median with the quartiles.
 
 For the model on show (red), its pretrained baseline (orange, dashed) and each
 run shown from the Runs dock (in the run's colour), every curve the mean over
@@ -20,6 +21,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -34,11 +36,14 @@ from maml_studio.inside_jobs import InnerLoopResult, write_inner_loop_csv
 from maml_studio.inside_state import InnerLoopViewState
 
 BAND_ALPHA = 45
-CAPTION = ("<b>How to read it.</b> The mean loss over the fresh tasks after each inner step, with "
-           "95% bands. <b>Support</b>: the fit to the K points adapted to; <b>query</b>: the same "
-           "task at new points. A good initialisation drops the query loss within the steps it "
-           "was trained for; a query loss that rises while the support loss falls is over-fitting, "
-           "a jagged curve a step size that over-shoots.")
+CAPTION = ("<b>How to read it.</b> The loss over the fresh tasks after each inner step: their mean "
+           "with a 95% band, or their median with the middle half of the tasks shaded (a few "
+           "tasks that over-shoot can carry the mean away; the median shows a typical task). "
+           "<b>Support</b>: the fit to the K points adapted to; <b>query</b>: the same task at new "
+           "points. A good initialisation drops the query loss within the steps it was trained "
+           "for; a query loss that rises while the support loss falls is over-fitting, a jagged "
+           "curve a step size that over-shoots.")
+STATISTIC_TEXTS = {"mean": "Mean, 95% band", "median": "Median, quartiles"}
 
 
 class InnerLoopView(QWidget):
@@ -74,6 +79,15 @@ class InnerLoopView(QWidget):
         self.log_box.setAccessibleName("Inner-loop log scale")
         self.log_box.setChecked(state.log_scale)
         self.log_box.toggled.connect(state.set_log_scale)
+        self.statistic_box = QComboBox()
+        self.statistic_box.setAccessibleName("Inner-loop statistic")
+        self.statistic_box.setToolTip("The mean over the tasks with its 95% interval, or the "
+                                      "median with the 25th and 75th percentiles")
+        for statistic, text in STATISTIC_TEXTS.items():
+            self.statistic_box.addItem(text, statistic)
+        self.statistic_box.setCurrentIndex(self.statistic_box.findData(state.statistic))
+        self.statistic_box.currentIndexChanged.connect(
+            lambda _: state.set_statistic(self.statistic_box.currentData()))
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.setAccessibleName("Export inner-loop CSV")
         self.csv_button.clicked.connect(self._export_dialog)
@@ -81,7 +95,7 @@ class InnerLoopView(QWidget):
         self.status = QLabel("")
         self.status.setAccessibleName("Inner-loop status")
         self.status.setWordWrap(True)
-        for widget in (self.refresh_button, self.log_box, self.csv_button):
+        for widget in (self.refresh_button, self.statistic_box, self.log_box, self.csv_button):
             controls.addWidget(widget)
         controls.addWidget(self.status, 1)
         layout.addLayout(controls)
@@ -133,6 +147,8 @@ class InnerLoopView(QWidget):
                 self.log_box.setChecked(self.state.log_scale)
             self.set_log_scale(self.state.log_scale)
         else:
+            if what == "statistic" and self.statistic_box.currentData() != self.state.statistic:
+                self.statistic_box.setCurrentIndex(self.statistic_box.findData(self.state.statistic))
             self.draw()
 
     def draw(self) -> None:
@@ -154,34 +170,33 @@ class InnerLoopView(QWidget):
         log = self.state.log_scale
         for plot in self.plots():
             plot.setLabel("left", f"{result.loss} (log scale)" if log else result.loss)
-        top = _frame_top(models)
+        statistic = self.state.statistic
+        top = _frame_top(models, statistic)
         bottom = math.inf
         self.leaving: dict[str, int] = {}
         for model, key in zip(models, keys, strict=True):
             c = model.curves
-            for (line, low, high), mean, ci in zip(
-                    self._items[key][:2], (c.support, c.query), (c.support_ci95, c.query_ci95),
-                    strict=True):
-                x, mean, ci = np.asarray(c.steps, dtype=float), np.asarray(mean), np.asarray(ci)
-                outside = ~np.isfinite(mean) | ~np.isfinite(ci) | (mean > top)
-                kept = len(mean) if not outside.any() else int(np.argmax(outside))
-                if kept < len(mean):
+            for (line, low, high), part in zip(self._items[key][:2], ("support", "query"), strict=True):
+                x = np.asarray(c.steps, dtype=float)
+                centre, lower, upper = (np.asarray(v, dtype=float) for v in c.band(part, statistic))
+                outside = ~np.isfinite(centre) | ~np.isfinite(lower) | (centre > top)
+                kept = len(centre) if not outside.any() else int(np.argmax(outside))
+                if kept < len(centre):
                     self.leaving[model.name] = min(int(x[kept]), self.leaving.get(model.name, 10**9))
-                x, mean, ci = x[:kept], mean[:kept], ci[:kept]
-                lower = mean - ci
-                if log:  # a band through zero has no log: clip it at a tenth of the mean
-                    lower = np.maximum(lower, mean / 10)
+                x, centre, lower, upper = x[:kept], centre[:kept], lower[:kept], upper[:kept]
+                if log:  # a band through zero has no log: clip it at a tenth of the centre
+                    lower = np.maximum(lower, centre / 10)
                 for edge in (low, high):  # not in the plot: told of its log scale here
                     edge.setLogMode(False, log)
                 low.setData(x, lower)
-                high.setData(x, np.minimum(mean + ci, top))
-                line.setData(x, mean)
+                high.setData(x, np.minimum(np.nan_to_num(upper, nan=top, posinf=top), top))
+                line.setData(x, centre)
                 positive = lower[lower > 0] if log else lower
                 if positive.size:
                     bottom = min(bottom, float(positive.min()))
         self.legend.setText(self._legend_html(models))
         self._set_range(result.steps, bottom, top)
-        self.set_status(self._summary(result))
+        self.set_status(self._summary(result, statistic))
         self.restyle()
 
     def _set_range(self, steps: int, bottom: float, top: float) -> None:
@@ -237,9 +252,11 @@ class InnerLoopView(QWidget):
         style_titles(self.plots(), self._theme, self._font_scale)
 
     @staticmethod
-    def _summary(result: InnerLoopResult) -> str:
-        text = (f"Iteration {result.iteration:,}: {len(result.curves)} curves, mean over "
-                f"{result.tasks} fresh tasks with 95% bands; computed in {result.seconds:.2f} s.")
+    def _summary(result: InnerLoopResult, statistic: str = "mean") -> str:
+        what = ("mean over {} fresh tasks with 95% bands" if statistic == "mean" else
+                "median over {} fresh tasks, the middle half shaded").format(result.tasks)
+        text = (f"Iteration {result.iteration:,}: {len(result.curves)} curves, {what}; "
+                f"computed in {result.seconds:.2f} s.")
         if result.skipped:
             text += " Left out: " + "; ".join(result.skipped) + "."
         diverged = [m.name for m in result.curves if m.curves.diverged_at is not None]
@@ -269,10 +286,9 @@ def _with_alpha(colour: str, alpha: int) -> QColor:
     return c
 
 
-def _frame_top(models) -> float:
-    """The y frame's top: 1.5 times the largest unadapted (step 0) loss."""
+def _frame_top(models, statistic: str = "mean") -> float:
+    """The y frame's top: 1.5 times the largest unadapted (step 0) loss, band included."""
     starts = [float(value[0]) for model in models
-              for value in (model.curves.support + model.curves.support_ci95,
-                            model.curves.query + model.curves.query_ci95)
+              for value in (model.curves.band(part, statistic)[2] for part in ("support", "query"))
               if len(value) and np.isfinite(value[0])]
     return 1.5 * max(starts) if starts and max(starts) > 0 else 1.0

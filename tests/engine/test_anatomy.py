@@ -213,8 +213,29 @@ def test_inner_loop_curves_match_a_direct_loop_over_steps():
                                  (query, curves.query, curves.query_ci95)):
             assert mean[step] == pytest.approx(np.mean(values), rel=1e-5)
             assert ci[step] == pytest.approx(1.96 * np.std(values) / math.sqrt(40), rel=1e-4)
+        for values, part in ((support, "support"), (query, "query")):
+            centre, low, high = curves.band(part, "median")
+            expected = np.percentile(values, [25, 50, 75], method="nearest")
+            np.testing.assert_allclose([low[step], centre[step], high[step]], expected, rtol=1e-5)
     assert params.keys() == state.keys()
     assert curves.support[6] < curves.support[0]  # six steps fit the support points
+
+
+def test_a_diverging_task_moves_the_mean_but_hardly_the_median():
+    """A step size ten times too large on tasks of large amplitude: some tasks blow up."""
+    config = ExperimentConfig()
+    experiment = Experiment.from_config(config)
+    state = experiment.learner.init_state(generator_for(0))
+    tasks = sample_curve_tasks(config, tasks=40, seed=3)
+    curves = inner_loop_curves(experiment.learner, state, tasks, steps=8, lr=0.2)
+    mean, _, mean_high = curves.band("query", "mean")
+    median, low, high = curves.band("query", "median")
+    assert np.all(low <= median) and np.all(median <= high)
+    np.testing.assert_allclose(mean_high - mean, curves.query_ci95)
+    blown = ~np.isfinite(mean) | (mean > 100 * np.nan_to_num(median, posinf=1e300))
+    assert blown.any(), (mean, median)  # the mean is carried off by the diverging tasks
+    with pytest.raises(ValueError, match="mean, median"):
+        curves.band("query", "mode")
 
 
 def test_the_bundled_model_beats_its_baseline_after_one_inner_step():

@@ -83,6 +83,8 @@ def test_inner_loop_curves_of_every_model_on_the_same_tasks(bundled, tmp_path):
     first = rows[1]
     assert first["model"] == "meta" and first["kind"] == "meta-learned" and first["step"] == "1"
     assert float(first["query_loss"]) == pytest.approx(meta.query[1], rel=1e-5)
+    assert float(first["query_median"]) == pytest.approx(meta.query_quartiles[1, 1], rel=1e-5)
+    assert float(first["support_q25"]) <= float(first["support_median"]) <= float(first["support_q75"])
     assert rows[6]["kind"] == "pretrained"
 
 

@@ -162,6 +162,20 @@ def test_the_inner_loop_view_draws_the_engines_curves_of_the_model_and_baseline(
     assert "600 fresh tasks" in by_name(window, "Inner-loop status").text()
     legend = by_name(window, "Inner-loop legend").text()
     assert "meta-learned" in legend and "pretrained baseline" in legend and "leaves" not in legend
+    # The median and quartiles: the same items, fed with the engine's percentiles.
+    chooser = by_name(window, "Inner-loop statistic")
+    chooser.setCurrentIndex(chooser.findData("median"))
+    assert window.inner_loop_state.statistic == "median"
+    (support_line, _, _), (query_line, low, high) = meta_items[:2]
+    q25, median, q75 = meta.query_quartiles
+    np.testing.assert_allclose(query_line.yData, median, rtol=1e-6)
+    np.testing.assert_allclose(support_line.yData, meta.support_quartiles[1], rtol=1e-6)
+    np.testing.assert_allclose(high.yData, q75, rtol=1e-6)
+    np.testing.assert_allclose(low.yData, np.maximum(q25, median / 10), rtol=1e-6)
+    assert "median over 600 fresh tasks" in by_name(window, "Inner-loop status").text()
+    window.inner_loop_state.set_statistic("mean")  # the state leads, the chooser follows
+    assert chooser.currentData() == "mean"
+    np.testing.assert_allclose(query_line.yData, meta.query, rtol=1e-6)
     by_name(window, "Inner-loop log scale").setChecked(False)
     assert not view.support_plot.getPlotItem().ctrl.logYCheck.isChecked()
     view.export_csv(tmp_path / "inner.csv")
