@@ -27,8 +27,10 @@ from PySide6.QtWidgets import (
 
 from maml_studio.evaluation_curves import EvaluationCurves, evaluation_curves, write_curves_csv
 from maml_studio.gui.legend_below import legend_below
+from maml_studio.gui.plot_axes import IntegerAxis
 
 BAND_ALPHA = 50
+HINT = "Press Evaluate: the model on show and the ticked runs,\nafter 0 … 10 gradient steps on 600 fresh tasks"
 
 
 class _Relay(QObject):
@@ -54,11 +56,16 @@ class EvaluationView(QWidget):
         self._relay.progress.connect(self._progress, Qt.ConnectionType.QueuedConnection)
         self._relay.finished.connect(self._finished, Qt.ConnectionType.QueuedConnection)
         layout = QVBoxLayout(self)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"bottom": IntegerAxis("bottom")})
         self.plot.setAccessibleName("Evaluation plot")
         self.plot.setLabel("bottom", "gradient steps")
         self.plot.setLabel("left", "query MSE")
         self.legend = legend_below(self.plot.getPlotItem(), columns=2)
+        # Before the first evaluation: the steps it will draw, and what to press.
+        self.plot.getPlotItem().vb.setRange(xRange=(-0.3, 10.3), yRange=(0, 1), padding=0)
+        self.hint = pg.TextItem(HINT, anchor=(0.5, 0.5), color=(120, 120, 120))
+        self.hint.setPos(5, 0.5)
+        self.plot.addItem(self.hint, ignoreBounds=True)
         layout.addWidget(self.plot, 1)
         row = QHBoxLayout()
         self.evaluate_button = QPushButton("Evaluate")
@@ -141,7 +148,7 @@ class EvaluationView(QWidget):
         """Every curve in a frame set by the unadapted errors: a model whose error explodes
         (Meta-SGD's one-step rates taken ten times) is cut where it leaves the frame and says
         so, instead of flattening every other curve."""
-        self.plot.clear()
+        self.plot.clear()  # the hint included: it has done its job
         self.legend.clear()
         accuracy = result.metric == "accuracy"
         self.plot.setLabel("left", "query accuracy" if accuracy else "query MSE")

@@ -183,6 +183,13 @@ def test_the_evaluation_view_scores_the_model_and_the_shown_runs_with_bands(wind
 
     from PIL import Image
 
+    view = window.evaluation
+    # Before any evaluation: the steps it will draw (whole numbers) and what to press.
+    assert view.hint in view.plot.getPlotItem().items and "Press Evaluate" in view.hint.textItem.toPlainText()
+    (x_low, x_high), _ = view.plot.getPlotItem().vb.viewRange()
+    assert x_low < 0 and x_high > 10
+    ticks = [v for _, values in view.plot.getAxis("bottom").tickValues(x_low, x_high, 600) for v in values]
+    assert ticks and all(float(v).is_integer() for v in ticks)
     run = window.store.add(variant(3, "reptile", 0.6), name="half-size reptile")
     window.runs_panel.set_shown(run.id, True)
     assert window.evaluate_runs(tasks=40)
@@ -201,6 +208,7 @@ def test_the_evaluation_view_scores_the_model_and_the_shown_runs_with_bands(wind
     bands = [item for item in window.evaluation.plot.getPlotItem().items
              if isinstance(item, pg.FillBetweenItem)]
     assert len(bands) == 4
+    assert view.hint not in view.plot.getPlotItem().items  # gone with the first curves
     window.evaluation.export_csv(tmp_path / "eval.csv")
     rows = list(csv.DictReader((tmp_path / "eval.csv").read_text().splitlines()))
     assert len(rows) == 44 and rows[0]["run"] == "model on show" and rows[0]["tasks"] == "40"
