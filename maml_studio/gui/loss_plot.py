@@ -20,6 +20,7 @@ from maml_studio.run_model import RunModel
 
 SMOOTHING_WINDOW = 100
 REFRESH_MS = 250
+HINT = "Press Start (Space) to meta-train the Experiment panel's set-up:\nits losses are drawn here as it trains"
 
 
 class GrowingSeries:
@@ -86,6 +87,11 @@ class LossPlot(pg.PlotWidget):
             item.setDownsampling(auto=True, method="peak")
             item.setSkipFiniteCheck(True)
         self._crosshair()
+        # An empty plot says how to fill it; the hint takes no click and leaves with the first loss.
+        self.hint = pg.TextItem(HINT, anchor=(0.5, 0.5), color=(120, 120, 120))
+        self.hint.setZValue(15)
+        self.addItem(self.hint, ignoreBounds=True)
+        self.getPlotItem().vb.sigRangeChanged.connect(self._place_hint)
         self._watch_manual_range()
         # Redraw at most REFRESH_MS apart however fast losses arrive: every redraw is
         # Python work on the GUI thread that the training thread would wait for.
@@ -220,6 +226,13 @@ class LossPlot(pg.PlotWidget):
             self._refresh_validation()
         self._sync_legend()
         self._fit_y()
+        self.hint.setVisible(not (n or self.validation or self.overlays.legend_entries))
+        self._place_hint()
+
+    def _place_hint(self, *_) -> None:
+        if self.hint.isVisible():
+            (x_low, x_high), (y_low, y_high) = self.getPlotItem().vb.viewRange()
+            self.hint.setPos((x_low + x_high) / 2, (y_low + y_high) / 2)
 
     # -- what is listed and what range is shown ---------------------------------------------------
     def loss_items(self) -> list:

@@ -137,3 +137,18 @@ def test_overlays_are_cached_on_screen_and_exported_as_vectors(qtbot, tmp_path):
     svg = (tmp_path / "plot.svg").read_text()
     assert "<image" not in svg  # a cached bitmap would land in the SVG as a picture
     assert run_curve.cacheMode() == cached  # and the screen keeps its cache
+
+
+def test_an_empty_plot_says_how_to_fill_it_and_the_first_losses_replace_the_hint(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.refresh()
+    assert plot.hint.isVisible() and "Press Start" in plot.hint.textItem.toPlainText()
+    (x_low, x_high), (y_low, y_high) = plot.getPlotItem().vb.viewRange()
+    x, y = plot.hint.pos().x(), plot.hint.pos().y()
+    assert x_low < x < x_high and y_low < y < y_high  # in the middle of the view
+    plot.run.append(np.linspace(3, 1, 50), [])
+    plot.refresh()
+    assert not plot.hint.isVisible()
+    plot.run.load(type(plot.run.history)())  # another, empty run: the hint is back
+    assert plot.hint.isVisible()
