@@ -19,6 +19,11 @@ POINT_COLOUR = {"light": "#1f77b4", "dark": "#6cb4ee"}
 BEST_COLOUR = {"light": "#d95f02", "dark": "#f28e2b"}
 
 
+PARAMETER_HINT = ("The objective against the parameter chosen above:\n"
+                  "a point per complete trial, the best starred")
+TRIAL_HINT = "The objective of each trial in the order they ran,\nwith the best so far"
+
+
 class SweepPlots:
     def _build_plots(self, right_layout: QVBoxLayout) -> None:
         choose = QHBoxLayout()
@@ -52,6 +57,11 @@ class SweepPlots:
         self._best_so_far = self.trial_plot.plot([], [], pen=pg.mkPen(BEST_COLOUR["light"], width=1.5),
                                                  stepMode=None, name="best so far")
         self._best_marks = [self._best_mark(plot) for plot in (self.parameter_plot, self.trial_plot)]
+        self._hints = {}
+        for plot, text in ((self.parameter_plot, PARAMETER_HINT), (self.trial_plot, TRIAL_HINT)):
+            hint = pg.TextItem(text, anchor=(0.5, 0.5), color=(120, 120, 120))
+            plot.addItem(hint, ignoreBounds=True)
+            self._hints[plot] = hint
         self.theme = "light"
 
     def set_theme(self, theme: str) -> None:
@@ -151,6 +161,12 @@ class SweepPlots:
 
     def _set_points(self, item: pg.ScatterPlotItem, xs, ys, numbers) -> None:
         item.setData(x=list(xs), y=list(ys), data=list(numbers))
+        plot = self.parameter_plot if item is self._parameter_points else self.trial_plot
+        hint, empty = self._hints[plot], not len(numbers)
+        hint.setVisible(empty)
+        if empty:  # a frame of its own, with what the plot will show in its middle
+            plot.getPlotItem().vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            hint.setPos(0.5, 0.5)
 
     def _mark_best(self, which: int, point: tuple[float, float] | None) -> None:
         mark, label = self._best_marks[which]

@@ -91,11 +91,14 @@ def test_the_tab_follows_new_trials_and_another_workspace(window, qtbot, tmp_pat
     view = window.sweeps_view
     window.tabs.setCurrentWidget(view)
     qtbot.waitUntil(lambda: not view.reading and "No sweeps" in view.status.text(), timeout=30_000)
+    hints = [view._hints[plot] for plot in view.plots()]  # empty plots say what they will show
+    assert all(hint.isVisible() and "objective" in hint.textItem.toPlainText() for hint in hints)
     small_study(window.store.folder, name="first", inner_lrs=(0.01,))
     # The runs the sweep added reach the window's store; the tab reads the storage again.
     window._refresh_store()
     qtbot.waitUntil(lambda: view.table.rowCount() == 1 and not view.reading, timeout=30_000)
     assert view.study_box.currentText() == "first"
+    assert not any(hint.isVisible() for hint in hints)
 
     other = tmp_path / "other-workspace"
     small_study(other, name="second", inner_lrs=(0.01, 0.02))
