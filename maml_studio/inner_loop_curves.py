@@ -101,6 +101,6 @@ def _quartiles(table: torch.Tensor) -> np.ndarray:
     """Per row: the 25th, 50th and 75th percentile over tasks, ``[3, rows]``. A task whose
     loss is not finite (it diverged) counts as the largest; the nearest-rank rule keeps
     every percentile one of the tasks' losses."""
-    values = torch.nan_to_num(table, nan=math.inf)
-    q = torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype)
+    values = torch.nan_to_num(table, nan=math.inf, posinf=math.inf)
+    q = torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype, device=values.device)
     return torch.quantile(values, q, dim=1, interpolation="nearest").cpu().numpy()

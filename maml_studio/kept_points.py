@@ -3,7 +3,9 @@
 Saved with the task family they were placed for (its whole `[task]` config), and
 restored only for a model of that same family: points of a sine mean nothing on
 another curve, nor a circle's classes in another plane. Restoring is one edit of
-the session, so Undo removes the points again.
+the session, so Undo removes the points again. Up to MAX_KEPT_POINTS are kept:
+a larger set came from a file, which can be imported again, and would make the
+settings slow to write and read.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import numpy as np
 from maml_studio.adaptation_session import AdaptationSession
 
 RESTORE_TEXT = "Restore points"
+MAX_KEPT_POINTS = 5_000
 
 
 def kept_points(session: AdaptationSession) -> str | None:
     """The session's points as text to keep, or None when there are none to keep."""
-    if session.checkpoint is None or not len(session.points):
+    if session.checkpoint is None or not 0 < len(session.points) <= MAX_KEPT_POINTS:
         return None
     return json.dumps({"task": _task(session), "plane": session.plane,
                        "points": session.points.tolist()})

@@ -30,7 +30,8 @@ from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.plot_axes import IntegerAxis
 
 BAND_ALPHA = 50
-HINT = "Press Evaluate: the model on show and the ticked runs,\nafter 0 … 10 gradient steps on 600 fresh tasks"
+HINT = ("Press Evaluate: the model on show and the ticked runs,\n"
+        "after 0 … 10 gradient steps on 600 fresh tasks")
 
 
 class _Relay(QObject):

@@ -64,13 +64,14 @@ class LossOverlays:
             items = self._band(overlay) if isinstance(overlay, BandOverlay) else self._run(overlay)
             self._items[overlay.key] = items
             self.legend_entries.append((items[0], overlay.name))
-        ends = [float(np.nanmax(item.getData()[0])) for items in self._items.values() for item in items
-                if isinstance(item, pg.PlotDataItem) and item.getData()[0] is not None
-                and len(item.getData()[0])]
-        self.last_iteration = max(ends, default=0.0)
-        drawn = [np.asarray(item.getData()[1], dtype=float) for items in self._items.values()
-                 for item in items if isinstance(item, pg.PlotDataItem) and item.getData()[1] is not None]
-        values = np.concatenate(drawn) if drawn else np.zeros(0)
+        # From the data as given, not as drawn: drawn data is thinned, clipped to the view and,
+        # on a log axis, log10 of the losses.
+        given = [item.getOriginalDataset() for items in self._items.values() for item in items
+                 if isinstance(item, pg.PlotDataItem)]
+        given = [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in given
+                 if x is not None and y is not None and len(x)]
+        self.last_iteration = max((float(np.nanmax(x)) for x, _ in given), default=0.0)
+        values = np.concatenate([y for _, y in given]) if given else np.zeros(0)
         values = values[np.isfinite(values)]
         positive = values[values > 0]
         # The extremes are all the y range needs (the smallest positive one for a log axis):

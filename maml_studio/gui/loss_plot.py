@@ -20,7 +20,8 @@ from maml_studio.run_model import RunModel
 
 SMOOTHING_WINDOW = 100
 REFRESH_MS = 250
-HINT = "Press Start (Space) to meta-train the Experiment panel's set-up:\nits losses are drawn here as it trains"
+HINT = ("Press Start (Space) to meta-train the Experiment panel's set-up:\n"
+        "its losses are drawn here as it trains")
 
 
 class GrowingSeries:
@@ -69,6 +70,7 @@ class LossPlot(pg.PlotWidget):
         self.legend = legend_below(self.getPlotItem())
         self.overlays = LossOverlays(self)  # other runs, shown beside this one
         self._follow_y = True  # the y range follows the curves until the user zooms or pans
+        self._fitted = False  # framed on the overlays by fit_to_overlays
         self.train = GrowingSeries()
         self.baseline = GrowingSeries()
         self.line_width = 2.0
@@ -240,8 +242,12 @@ class LossPlot(pg.PlotWidget):
                 self.after_item, self.baseline_after_item]
 
     def set_overlays(self, overlays: list) -> None:
-        """Draw other runs (or seed groups) over this one, each in its colour."""
+        """Draw other runs (or seed groups) over this one, each in its colour; a view framed on
+        the earlier ones (Fit to ticked runs) follows every curve again."""
         self.overlays.show(overlays)
+        if self._fitted:
+            self._fitted = False
+            self.enableAutoRange(x=True)
         self._follow_y = True
         self.refresh()
 
@@ -264,7 +270,7 @@ class LossPlot(pg.PlotWidget):
         end = self.overlays.last_iteration
         if end <= 0:
             return False
-        self._follow_y = False
+        self._follow_y, self._fitted = False, True
         self.getPlotItem().vb.setXRange(0, end, padding=0.02)
         n = int(min(end, self.train.size))
         series = [self.train.smoothed()[:n], self.baseline.smoothed()[:n], *self.overlays.values()]

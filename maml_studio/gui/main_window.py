@@ -119,8 +119,7 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
         self.apply_theme(self.theme)
         self._update_controls()
         if load_bundled:
-            self._load_bundled_model()
-            self._restore_kept_points()
+            self._load_bundled_model()  # with the points on show at the last quit
             self.tabs.setCurrentWidget(self.adaptation)  # the demo comes first
         self.restore_shown_runs()  # after the model on show: they are compared with it
         if self._workspace_problem:
@@ -428,18 +427,19 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
         self._fill_recent_menu()
 
     def announce(self, text: str, milliseconds: int) -> None:
-        """A message in the status bar for a while. One given before the window is first shown
-        waits until then: shown earlier, it would be drawn over the state label."""
+        """A message in the status bar for a while. Those given before the window is first shown
+        wait until then, all in one line: shown earlier, they would be drawn over the state label."""
         if self.isVisible():
             self.statusBar().showMessage(text, milliseconds)
         else:
-            self._waiting_message = (text, milliseconds)
+            self._waiting_messages = [*getattr(self, "_waiting_messages", []), (text, milliseconds)]
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        waiting, self._waiting_message = getattr(self, "_waiting_message", None), None
+        waiting, self._waiting_messages = getattr(self, "_waiting_messages", []), []
         if waiting:
-            self.statusBar().showMessage(*waiting)
+            self.statusBar().showMessage("  ·  ".join(text for text, _ in waiting),
+                                         max(ms for _, ms in waiting))
 
     def _adaptation_status(self, text: str) -> None:
         if text:

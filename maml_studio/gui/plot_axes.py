@@ -22,8 +22,8 @@ class LogAxis(pg.AxisItem):
     def logTickValues(self, minVal, maxVal, size, stdTicks):
         self._span = maxVal - minVal
         self._step = None
-        if math.isfinite(minVal) and math.isfinite(maxVal) and maxVal > minVal and \
-                len(_one_two_five(minVal, maxVal)) < 3:
+        # Values a float holds (a view panned to 1e-400 or 1e309 gets pyqtgraph's own ticks).
+        if -300 < minVal < maxVal < 300 and len(_one_two_five(minVal, maxVal)) < 3:
             low, high = 10.0 ** minVal, 10.0 ** maxVal
             self._step = nice_step((high - low) / max(2, size / PIXELS_PER_TICK))
             first = math.ceil(low / self._step)

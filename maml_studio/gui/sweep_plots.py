@@ -92,7 +92,7 @@ class SweepPlots:
         plot.addItem(mark)
         label = pg.TextItem("", color=BEST_COLOUR["light"], anchor=(0, 1.2))
         label.setZValue(11)
-        plot.addItem(label)
+        plot.addItem(label, ignoreBounds=True)  # the frame is the trials', not the label's
         return mark, label
 
     @property
@@ -133,6 +133,8 @@ class SweepPlots:
         self._set_points(self._parameter_points, shown_x, shown_y, numbers)
         best = numbers.index(results.best) if results.best in numbers else None
         self._mark_best(0, None if best is None else (shown_x[best], shown_y[best]))
+        if not numbers:  # no complete trial yet: the frame of the hint stays
+            return
         plot.enableAutoRange(y=True)
         if axis is None or axis.kind != "categorical":
             plot.enableAutoRange(x=True)
@@ -157,7 +159,8 @@ class SweepPlots:
             self._best_so_far.setData([], [])
         best = numbers.index(results.best) if results.best in numbers else None
         self._mark_best(1, None if best is None else (xs[best], shown_y[best]))
-        self.trial_plot.enableAutoRange()
+        if numbers:  # none complete yet: the frame of the hint stays
+            self.trial_plot.enableAutoRange()
 
     def _set_points(self, item: pg.ScatterPlotItem, xs, ys, numbers) -> None:
         item.setData(x=list(xs), y=list(ys), data=list(numbers))

@@ -24,13 +24,23 @@ KEPT_POINTS_KEY = "kept_points"  # settings: the support points on show at quit
 
 
 class WindowFiles:
+    _kept_pending = True  # the points kept at the last quit have not been shown yet
+
     def _keep_points(self) -> None:
-        self.settings.setValue(KEPT_POINTS_KEY, kept_points(self.adaptation.session) or "")
+        """At quit: the points on show; with none, kept points never shown (placed for another
+        family than any opened since) stay kept."""
+        text = kept_points(self.adaptation.session)
+        if text or not self._kept_pending:
+            self.settings.setValue(KEPT_POINTS_KEY, text or "")
 
     def _restore_kept_points(self) -> None:
-        """The support points on show at the last quit, if they were placed for this family."""
+        """The support points on show at the last quit, once, with the first model of the family
+        they were placed for."""
+        if not self._kept_pending:
+            return
         count, problem = restore_kept_points(self.adaptation.session,
                                              self.settings.value(KEPT_POINTS_KEY, "") or None)
+        self._kept_pending = not (count or problem)
         if problem:
             self.announce(f"Not restored: {problem}.", 15000)
         elif count:
@@ -64,6 +74,8 @@ class WindowFiles:
         self.loss_plot.set_log_scale(log)
         if isinstance(view.get("adaptation"), dict):
             self.adaptation.restore_view(view["adaptation"])
+        else:  # a session file brings its own points
+            self._restore_kept_points()
         iterations = self.history.last_iteration
         self.resumable = 0 < self.history.iterations < checkpoint.config.training.iterations
         self.status = "idle"

@@ -20,7 +20,7 @@ def test_the_bench_command_prints_its_report_and_progress_only():
                            "--no-compile"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     out, err = done.stdout.splitlines(), done.stderr.splitlines()
-    assert out[0].startswith("MAML Studio") and any(line.startswith("peak memory") for line in out)
+    assert out and out[0].startswith("MAML Studio") and any(line.startswith("peak memory") for line in out)
     foreign = [line for line in out if "USDT" in line or "profiler" in line.lower()]
     # stderr holds bench's progress lines ("memory: 1 inner step(s) …") and nothing else.
     foreign += [line for line in err if not line.endswith(" …")]

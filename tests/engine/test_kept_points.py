@@ -84,3 +84,13 @@ def test_classes_a_model_does_not_have_are_refused(circle):
                        "points": [[0.0, 0.0, 7]]})
     count, problem = restore_kept_points(session, text)
     assert count == 0 and "classes" in problem and len(session.points) == 0
+
+
+def test_a_point_set_read_from_a_file_is_too_large_to_keep(sine):
+    from maml_studio.kept_points import MAX_KEPT_POINTS
+
+    session = session_of(sine)
+    session.set_points(np.zeros((MAX_KEPT_POINTS, 2)))
+    assert kept_points(session) is not None
+    session.set_points(np.zeros((MAX_KEPT_POINTS + 1, 2)))
+    assert kept_points(session) is None

@@ -32,6 +32,13 @@ def test_a_log_axis_over_less_than_a_decade_labels_plain_evenly_spaced_values(qt
     assert 2 <= len(labels(axis, math.log10(2.9), math.log10(3.5), 80)) < len(values)
 
 
+def test_a_log_axis_panned_beyond_what_a_float_holds_still_ticks(qtbot):
+    axis = LogAxis("left")
+    axis.setLogMode(True)
+    for low, high in ((308.1, 308.4), (-400.0, -399.8), (5.0, 5.0)):
+        axis.tickValues(low, high, 300)  # no OverflowError, no math domain error
+
+
 def test_a_log_axis_over_decades_keeps_its_decade_labels(qtbot):
     axis = LogAxis("left")
     axis.setLogMode(True)

@@ -1,6 +1,7 @@
 """The Runs dock and the workspace in the window: runs kept, listed, shown side by side."""
 
 import copy
+import math
 
 import numpy as np
 import pyqtgraph as pg
@@ -390,9 +391,15 @@ def test_the_loss_plot_fits_to_short_ticked_runs_beside_a_long_model(window, qtb
     fit = next(a for a in window.actions() if a.objectName() == "Fit to ticked runs")
     fit.trigger()
     assert "No runs are ticked" in window.statusBar().currentMessage()
+    window.run.append(np.linspace(3.0, 0.3, 70_000), [])  # a long loss curve of its own, drawn thinned
     for seed in (0, 1):
-        run = window.store.add(variant(seed, losses=300), name=f"short seed {seed}")
+        checkpoint = variant(seed, losses=300)
+        if seed == 1:  # no validation: its end is known only from its training losses
+            checkpoint.history = History(checkpoint.history.train_loss, [], [])
+        run = window.store.add(checkpoint, name=f"short seed {seed}")
         window.runs_panel.set_shown(run.id, True)
+    window.loss_plot.refresh()
+    qtbot.wait(100)  # drawn: the curves on screen are thinned to the view's width
     view = window.loss_plot.getPlotItem().vb
     assert view.viewRange()[0][1] > 60_000  # everything at first: the short runs are a sliver
     window.tabs.setCurrentIndex(1)
@@ -400,11 +407,26 @@ def test_the_loss_plot_fits_to_short_ticked_runs_beside_a_long_model(window, qtb
     assert window.tabs.currentWidget() is window.loss_plot
     (x_low, x_high), (y_low, y_high) = view.viewRange()
     assert x_low <= 0 and 300 <= x_high < 320
-    # The short runs' losses (3 falling to 0.5) fill the frame; the model's validations
-    # (from iteration 500, before adaptation near 2.8) do not widen it.
+    # The short runs' losses (3 falling to 0.5) fill the frame, and the model's own over its
+    # first 300 iterations (near 3); its validations (from iteration 500) do not widen it.
     assert 0 <= y_low < 0.5 and 3.0 < y_high < 3.6
     window.loss_plot.refresh()  # a refresh (four a second while training) keeps the frame
     assert view.viewRange()[0][1] == x_high
+    window.log_action.trigger()  # on a log axis: the same losses, in log10 units
+    for run in window.store.runs():  # shown afresh while the axis is logarithmic
+        window.runs_panel.set_shown(run.id, False)
+        window.runs_panel.set_shown(run.id, run.name.startswith("short"))
+    qtbot.wait(100)
+    fit.trigger()
+    (_, _), (log_low, log_high) = view.viewRange()
+    assert math.log10(0.2) < log_low < math.log10(0.5) and math.log10(3.0) < log_high < math.log10(4.0)
+    window.log_action.trigger()
+    # Another run ticked: every curve is followed again, and a fit takes in the longer run.
+    longer = window.store.add(variant(2, losses=5_000), name="longer")
+    window.runs_panel.set_shown(longer.id, True)
+    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000)
+    fit.trigger()
+    assert 5_000 <= view.viewRange()[0][1] < 5_300
     window.loss_plot.mouseDoubleClickEvent(_double_click())
     qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000)  # a double click: everything again
 

@@ -137,3 +137,17 @@ def test_the_plots_keep_their_contrast_in_both_themes(window, qtbot):
         for item in (view._trial_points, view._best_marks[0][0]):
             colour = item.opts["brush"].color().getRgb()
             assert contrast_ratio(colour, background) >= 3.0, (theme, colour)
+
+
+def test_a_study_with_no_complete_trial_shows_its_trial_and_the_plots_hints(window, qtbot):
+    study = optuna.create_study(study_name="waiting", storage=default_storage_url(window.store.folder))
+    trial = study.ask()  # under way: no value yet
+    trial.suggest_float("algorithm.inner_lr", 1e-3, 1e-1, log=True)
+    view = window.sweeps_view
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 1 and not view.reading, timeout=30_000)
+    assert table_rows(view)[0][1] == "running"
+    for plot in view.plots():  # each hint in the middle of its plot's frame
+        hint = view._hints[plot]
+        (x_low, x_high), (y_low, y_high) = plot.getPlotItem().vb.viewRange()
+        assert hint.isVisible() and x_low < hint.pos().x() < x_high and y_low < hint.pos().y() < y_high

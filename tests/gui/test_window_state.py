@@ -121,3 +121,26 @@ def test_support_points_on_show_at_quit_are_there_at_the_next_start(window, qtbo
     qtbot.addWidget(third)
     assert len(third.adaptation.session.points) == 0
     third.close()
+
+
+def test_points_of_another_family_wait_for_a_model_of_it(window, qtbot, settings, monkeypatch):
+    from maml_studio.gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, what: True)
+    assert window.open_file(bundled_checkpoint("circle-2d"))
+    window.adaptation.session.add_point(0.5, -0.5, 1)
+    window.unsaved = False
+    window.close()
+    again = MainWindow(settings=settings)  # the sine model at start: nothing to restore
+    qtbot.addWidget(again)
+    assert len(again.adaptation.session.points) == 0
+    again.unsaved = False
+    again.close()  # quit with no points on show: the circle's points stay kept
+    third = MainWindow(settings=settings)
+    qtbot.addWidget(third)
+    assert third.open_file(bundled_checkpoint("circle-2d"))  # the first circle model brings them
+    np.testing.assert_array_equal(third.adaptation.session.points, [[0.5, -0.5, 1]])
+    third.show()
+    assert "Restored the 1 support point" in third.statusBar().currentMessage()
+    third.unsaved = False
+    third.close()
