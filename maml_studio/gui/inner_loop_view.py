@@ -107,6 +107,7 @@ class InnerLoopView(QWidget):
         self._scale = 1.0
         self._theme, self._font_scale = "light", 1.0
         self.leaving: dict[str, int] = {}  # model → the step where it leaves the frame
+        self._summary_shown = ""  # the status line's summary of the result drawn
         state.changed.connect(self._state_changed)
         self.set_log_scale(state.log_scale)
         self.set_status("No curves yet: open or train a model.")
@@ -149,9 +150,9 @@ class InnerLoopView(QWidget):
         else:
             if what == "statistic" and self.statistic_box.currentData() != self.state.statistic:
                 self.statistic_box.setCurrentIndex(self.statistic_box.findData(self.state.statistic))
-            self.draw()
+            self.draw(new_result=what == "result")
 
-    def draw(self) -> None:
+    def draw(self, new_result: bool = False) -> None:
         """Feed the items of every model (made once per model, reused by later results).
 
         The frame's top is set by the unadapted losses (step 0): a model whose loss explodes
@@ -196,7 +197,11 @@ class InnerLoopView(QWidget):
                     bottom = min(bottom, float(positive.min()))
         self.legend.setText(self._legend_html(models))
         self._set_range(result.steps, bottom, top)
-        self.set_status(self._summary(result, statistic))
+        # A redraw of the same result (another statistic, scale or width) leaves a newer
+        # status, such as a computation under way, as it is.
+        if new_result or self.status.text() == self._summary_shown:
+            self._summary_shown = self._summary(result, statistic)
+            self.set_status(self._summary_shown)
         self.restyle()
 
     def _set_range(self, steps: int, bottom: float, top: float) -> None:

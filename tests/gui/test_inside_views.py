@@ -173,8 +173,12 @@ def test_the_inner_loop_view_draws_the_engines_curves_of_the_model_and_baseline(
     np.testing.assert_allclose(high.yData, q75, rtol=1e-6)
     np.testing.assert_allclose(low.yData, np.maximum(q25, median / 10), rtol=1e-6)
     assert "median over 600 fresh tasks" in by_name(window, "Inner-loop status").text()
+    view.set_status("Computing the curves at iteration 5 on 200 fresh tasks…")
     window.inner_loop_state.set_statistic("mean")  # the state leads, the chooser follows
     assert chooser.currentData() == "mean"
+    assert by_name(window, "Inner-loop status").text().startswith("Computing")  # not the old summary
+    window.inner_loop_state.set_result(result)  # the result computed: its summary
+    assert "mean over 600 fresh tasks" in by_name(window, "Inner-loop status").text()
     np.testing.assert_allclose(query_line.yData, meta.query, rtol=1e-6)
     by_name(window, "Inner-loop log scale").setChecked(False)
     assert not view.support_plot.getPlotItem().ctrl.logYCheck.isChecked()
