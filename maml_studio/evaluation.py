@@ -9,7 +9,6 @@ accuracy is reported the same way next to the cross-entropy.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +16,7 @@ import torch
 from maml_studio.checkpoint import Checkpoint
 from maml_studio.experiment import seed_stream
 from maml_studio.memory import tasks_per_chunk
+from maml_studio.task_statistics import mean_ci95, quartiles
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,19 @@ class StepScore:
     ci95: float
     accuracy: float | None = None  # classification only
     accuracy_ci95: float | None = None
+    quartiles: tuple[float, float, float] | None = None  # of the query loss over tasks
+    accuracy_quartiles: tuple[float, float, float] | None = None
 
 
 def _mean_ci(values: torch.Tensor) -> tuple[float, float]:
     """Mean and 95% interval half-width (1.96·std/√n) of one value per task."""
-    return float(values.mean()), 1.96 * float(values.std(unbiased=False)) / math.sqrt(values.numel())
+    mean, ci = mean_ci95(values)
+    return float(mean), float(ci)
+
+
+def _quartiles(values: torch.Tensor) -> tuple[float, float, float]:
+    low, median, high = quartiles(values).tolist()
+    return low, median, high
 
 
 def evaluate(
@@ -82,6 +90,8 @@ def evaluate(
         for index, step in enumerate(steps):
             mean, ci = _mean_ci(loss_table[index])
             acc, acc_ci = (None, None) if accuracy_table is None else _mean_ci(accuracy_table[index])
-            scores.append(StepScore(step, mean, ci, acc, acc_ci))
+            acc_quartiles = None if accuracy_table is None else _quartiles(accuracy_table[index])
+            scores.append(StepScore(step, mean, ci, acc, acc_ci, _quartiles(loss_table[index]),
+                                    acc_quartiles))
         results[name] = scores
     return results

@@ -11,7 +11,6 @@ so the median says what a typical task does. Give every model the same tasks
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +20,9 @@ from maml_studio.algorithms import MetaLearner
 from maml_studio.config import ExperimentConfig
 from maml_studio.experiment import Experiment, seed_stream
 from maml_studio.model import Params
+from maml_studio.task_statistics import STATISTICS, mean_ci95, quartiles
 from maml_studio.tasks import TaskBatch
 
-STATISTICS = ("mean", "median")  # mean ± 95% interval; median and quartiles
 STEPS = 20
 TASKS = 600
 CHUNK = 500  # tasks adapted together
@@ -81,26 +80,10 @@ def inner_loop_curves(learner: MetaLearner, state: Params, tasks: TaskBatch, ste
             query.append(torch.stack(query_rows))
     support_table = torch.cat(support, dim=1).double()  # [steps + 1, tasks]
     query_table = torch.cat(query, dim=1).double()
-    support_mean, support_ci = _mean_ci(support_table)
-    query_mean, query_ci = _mean_ci(query_table)
+    support_mean, support_ci = (v.cpu().numpy() for v in mean_ci95(support_table))
+    query_mean, query_ci = (v.cpu().numpy() for v in mean_ci95(query_table))
     finite = np.isfinite(support_mean) & np.isfinite(query_mean)
     diverged = None if finite.all() else int(np.argmin(finite))
     return InnerLoopCurves(np.arange(steps + 1), support_mean, support_ci, query_mean, query_ci,
-                           tasks.num_tasks, diverged, _quartiles(support_table), _quartiles(query_table))
-
-
-def _mean_ci(table: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the mean over tasks and the 95% interval's half-width, 1.96·std/√n."""
-    count = table.shape[1]
-    mean = table.mean(dim=1)
-    ci = 1.96 * table.std(dim=1, unbiased=False) / math.sqrt(count)
-    return mean.cpu().numpy(), ci.cpu().numpy()
-
-
-def _quartiles(table: torch.Tensor) -> np.ndarray:
-    """Per row: the 25th, 50th and 75th percentile over tasks, ``[3, rows]``. A task whose
-    loss is not finite (it diverged) counts as the largest; the nearest-rank rule keeps
-    every percentile one of the tasks' losses."""
-    values = torch.nan_to_num(table, nan=math.inf, posinf=math.inf)
-    q = torch.tensor([0.25, 0.5, 0.75], dtype=values.dtype, device=values.device)
-    return torch.quantile(values, q, dim=1, interpolation="nearest").cpu().numpy()
+                           tasks.num_tasks, diverged, quartiles(support_table).cpu().numpy(),
+                           quartiles(query_table).cpu().numpy())

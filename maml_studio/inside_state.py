@@ -13,8 +13,8 @@ import math
 
 from psygnal import Signal
 
-from maml_studio.inner_loop_curves import STATISTICS
 from maml_studio.inside_jobs import InnerLoopResult, SliceResult
+from maml_studio.task_statistics import STATISTICS
 
 DIRECTIONS = {
     "pca": "principal directions of the adapted offsets",

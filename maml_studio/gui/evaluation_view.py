@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 from maml_studio.evaluation_curves import EvaluationCurves, evaluation_curves, write_curves_csv
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.plot_axes import IntegerAxis
+from maml_studio.task_statistics import STATISTIC_TEXTS
 
 BAND_ALPHA = 50
 HINT = ("Press Evaluate: the model on show and the ticked runs,\n"
@@ -39,10 +41,10 @@ class _Relay(QObject):
     finished = Signal(object, str)  # EvaluationCurves or None, error text
 
 
-def _frame_top(result: EvaluationCurves) -> float:
-    """The y frame's top: the largest unadapted (step 0) error, with a margin."""
-    starts = [curve.values[0] + curve.ci95[0] for curve in result.curves
-              if curve.values and np.isfinite(curve.values[0]) and np.isfinite(curve.ci95[0])]
+def _frame_top(result: EvaluationCurves, statistic: str = "mean") -> float:
+    """The y frame's top: the largest unadapted (step 0) error, band included, with a margin."""
+    starts = [curve.band(statistic)[2][0] for curve in result.curves if curve.values]
+    starts = [value for value in starts if np.isfinite(value)]
     return 1.2 * max(starts) if starts else 1.0
 
 
@@ -77,18 +79,41 @@ class EvaluationView(QWidget):
         self.stop_button.setAccessibleName("Stop evaluation")
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
+        self.statistic = "mean"  # or "median": what the curves and bands show
+        self.statistic_box = QComboBox()
+        self.statistic_box.setAccessibleName("Evaluation statistic")
+        self.statistic_box.setToolTip("The mean over the tasks with its 95% interval (the paper's "
+                                      "protocol), or the median with the 25th and 75th percentiles")
+        for statistic, text in STATISTIC_TEXTS.items():
+            self.statistic_box.addItem(text, statistic)
+        self.statistic_box.currentIndexChanged.connect(
+            lambda _: self.set_statistic(self.statistic_box.currentData()))
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.setAccessibleName("Export evaluation CSV")
         self.csv_button.clicked.connect(self._export_dialog)
         self.csv_button.setEnabled(False)
         row.addWidget(self.evaluate_button)
         row.addWidget(self.stop_button)
+        row.addWidget(self.statistic_box)
         row.addWidget(self.csv_button)
         self.status = QLabel("Press Evaluate to score the model on show and the shown runs.")
         self.status.setAccessibleName("Evaluation status")
         self.status.setWordWrap(True)
         row.addWidget(self.status, 1)
         layout.addLayout(row)
+
+    def set_statistic(self, statistic: str) -> None:
+        if statistic not in STATISTIC_TEXTS:
+            raise ValueError(f"the statistic is one of {', '.join(STATISTIC_TEXTS)}; not {statistic!r}")
+        self.statistic = statistic
+        index = self.statistic_box.findData(statistic)
+        if index != self.statistic_box.currentIndex():
+            self.statistic_box.setCurrentIndex(index)  # comes back here with nothing to change
+            return
+        if self.result is not None:
+            self._draw(self.result)
+            if not self.running:
+                self.status.setText(self._summary(self.result))
 
     @property
     def running(self) -> bool:
@@ -140,10 +165,13 @@ class EvaluationView(QWidget):
         self.result = result
         self._draw(result)
         self.csv_button.setEnabled(bool(result.curves))
+        self.status.setText(self._summary(result))
+
+    def _summary(self, result: EvaluationCurves) -> str:
         stopped = " (stopped early)" if self._stop.is_set() else ""
         skipped = f" Left out: {'; '.join(result.skipped)}." if result.skipped else ""
-        self.status.setText(f"{len(result.curves)} curves on {result.tasks} fresh tasks, "
-                            f"mean and 95% band{stopped}.{skipped}")
+        what = "mean and 95% band" if self.statistic == "mean" else "median, the middle half shaded"
+        return f"{len(result.curves)} curves on {result.tasks} fresh tasks, {what}{stopped}.{skipped}"
 
     def _draw(self, result: EvaluationCurves) -> None:
         """Every curve in a frame set by the unadapted errors: a model whose error explodes
@@ -153,25 +181,26 @@ class EvaluationView(QWidget):
         self.legend.clear()
         accuracy = result.metric == "accuracy"
         self.plot.setLabel("left", "query accuracy" if accuracy else "query MSE")
-        top = 1.0 if accuracy else _frame_top(result)
+        top = 1.0 if accuracy else _frame_top(result, self.statistic)
         self.leaving: dict[str, int] = {}
         for curve in result.curves:
             x = np.asarray(curve.steps, dtype=float)
-            y, ci = np.asarray(curve.values, dtype=float), np.asarray(curve.ci95, dtype=float)
-            outside = ~np.isfinite(y) | ~np.isfinite(ci) | (y > top)
+            y, lower, upper = (np.asarray(v, dtype=float) for v in curve.band(self.statistic))
+            outside = ~np.isfinite(y) | ~np.isfinite(lower) | (y > top)
             kept = len(y) if not outside.any() else int(np.argmax(outside))
             name = curve.name
             if kept < len(y):
                 self.leaving[curve.name] = curve.steps[kept]
                 name += f" (leaves the frame at step {curve.steps[kept]})"
-            x, y, ci = x[:kept], y[:kept], ci[:kept]
+            x, y, lower, upper = x[:kept], y[:kept], lower[:kept], upper[:kept]
             style = Qt.PenStyle.DashLine if curve.baseline else Qt.PenStyle.SolidLine
             line = self.plot.plot(x, y, pen=pg.mkPen(curve.colour, width=2.5, style=style),
                                   symbol="t" if curve.baseline else "o", symbolSize=6,
                                   symbolBrush=curve.colour, symbolPen=None)
             colour = QColor(curve.colour)
             colour.setAlpha(BAND_ALPHA)
-            low, high = pg.PlotDataItem(x, np.maximum(y - ci, 0)), pg.PlotDataItem(x, np.minimum(y + ci, top))
+            upper = np.minimum(np.nan_to_num(upper, nan=top, posinf=top), top)
+            low, high = pg.PlotDataItem(x, np.maximum(lower, 0)), pg.PlotDataItem(x, upper)
             band = pg.FillBetweenItem(low, high, brush=pg.mkBrush(colour))
             band.setZValue(-5)
             self.plot.addItem(band)

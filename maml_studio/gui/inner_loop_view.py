@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from maml_studio.gui.inside_style import plot_widget, style_titles
 from maml_studio.inside_jobs import InnerLoopResult, write_inner_loop_csv
 from maml_studio.inside_state import InnerLoopViewState
+from maml_studio.task_statistics import STATISTIC_TEXTS
 
 BAND_ALPHA = 45
 CAPTION = ("<b>How to read it.</b> The loss over the fresh tasks after each inner step: their mean "
@@ -43,7 +44,6 @@ CAPTION = ("<b>How to read it.</b> The loss over the fresh tasks after each inne
            "points. A good initialisation drops the query loss within the steps it was trained "
            "for; a query loss that rises while the support loss falls is over-fitting, a jagged "
            "curve a step size that over-shoots.")
-STATISTIC_TEXTS = {"mean": "Mean, 95% band", "median": "Median, quartiles"}
 
 
 class InnerLoopView(QWidget):

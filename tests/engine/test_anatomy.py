@@ -236,9 +236,9 @@ def test_a_diverging_task_moves_the_mean_but_hardly_the_median():
     assert blown.any(), (mean, median)  # the mean is carried off by the diverging tasks
     with pytest.raises(ValueError, match="mean, median"):
         curves.band("query", "mode")
-    from maml_studio.inner_loop_curves import _quartiles
+    from maml_studio.task_statistics import quartiles as task_quartiles
     table = torch.tensor([[1.0, 2.0, math.inf, math.nan], [1.0, 2.0, 3.0, 4.0]], dtype=torch.float64)
-    quartiles = _quartiles(table)  # a task that diverged, to inf or to NaN, counts as the largest
+    quartiles = task_quartiles(table)  # a task that diverged, to inf or to NaN, counts as the largest
     assert quartiles[:, 0].tolist() == [2.0, math.inf, math.inf]
     assert quartiles[:, 1].tolist() == [2.0, 3.0, 3.0]
 

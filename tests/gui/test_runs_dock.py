@@ -210,9 +210,19 @@ def test_the_evaluation_view_scores_the_model_and_the_shown_runs_with_bands(wind
              if isinstance(item, pg.FillBetweenItem)]
     assert len(bands) == 4
     assert view.hint not in view.plot.getPlotItem().items  # gone with the first curves
+    # The median with its quartiles: the same curves, drawn from the engine's percentiles.
+    chooser = by_name(window, "Evaluation statistic")
+    chooser.setCurrentIndex(chooser.findData("median"))
+    assert view.statistic == "median" and "median" in view.status.text()
+    drawn = [item for item in view.plot.getPlotItem().items
+             if isinstance(item, pg.PlotDataItem) and item.opts["symbol"] == "o"]
+    np.testing.assert_allclose(drawn[0].yData, [q[1] for q in model.quartiles], rtol=1e-6)
+    view.set_statistic("mean")
+    assert chooser.currentData() == "mean" and "mean and 95% band" in view.status.text()
     window.evaluation.export_csv(tmp_path / "eval.csv")
     rows = list(csv.DictReader((tmp_path / "eval.csv").read_text().splitlines()))
     assert len(rows) == 44 and rows[0]["run"] == "model on show" and rows[0]["tasks"] == "40"
+    assert float(rows[10]["mse_median"]) == pytest.approx(model.quartiles[10][1], rel=1e-5)
     assert window.export_figure(tmp_path / "eval.png")
     with Image.open(tmp_path / "eval.png") as image:
         assert image.size == (1920, 1080)
