@@ -357,9 +357,11 @@ def _run_eval(args) -> int:
     loss_name = experiment.kind.loss_name
     if args.json:
         def row(s):
-            item = {"step": s.step, "mean": s.mean, "ci95": s.ci95}
+            item = {"step": s.step, "mean": s.mean, "ci95": s.ci95, "q25": s.quartiles[0],
+                    "median": s.quartiles[1], "q75": s.quartiles[2]}
             if classification:
-                item.update(accuracy=s.accuracy, accuracy_ci95=s.accuracy_ci95)
+                item.update(accuracy=s.accuracy, accuracy_ci95=s.accuracy_ci95,
+                            accuracy_median=s.accuracy_quartiles[1])
             return item
 
         print(json.dumps({
@@ -379,13 +381,23 @@ def _run_eval(args) -> int:
         print(f"{family}, {shots}-shot, {args.tasks} tasks: "
               f"query MSE (mean ± 95% interval) after each step")
     _print_table(steps, results, lambda s: f"{s.mean:.3f} ± {s.ci95:.3f}")
+    print(f"query {'MSE' if loss_name == 'mse' else loss_name} "
+          "(median [25th, 75th percentile] over the tasks)")
+    _print_table(steps, results, _median_cell)
     return 0
 
 
+def _median_cell(score) -> str:
+    low, median, high = score.quartiles
+    return f"{median:.3f} [{low:.2f}, {high:.2f}]"
+
+
 def _print_table(steps, results, cell) -> None:
-    print("model".ljust(12) + "".join(f"{'step ' + str(s):>18}" for s in steps))
-    for name, scores in results.items():
-        print(name.ljust(12) + "".join(f"{cell(s):>18}" for s in scores))
+    cells = {name: [cell(s) for s in scores] for name, scores in results.items()}
+    width = max([18, *(len(text) + 3 for row in cells.values() for text in row)])
+    print("model".ljust(12) + "".join(f"{'step ' + str(s):>{width}}" for s in steps))
+    for name, row in cells.items():
+        print(name.ljust(12) + "".join(f"{text:>{width}}" for text in row))
 
 
 # -- compare --------------------------------------------------------------------------------------

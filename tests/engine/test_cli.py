@@ -50,6 +50,12 @@ def test_eval_shows_that_adaptation_helps_a_meta_trained_model(capsys):
     assert main(["eval", str(bundled_checkpoint()), "--tasks", "100", "--steps", "0,10", "--json"]) == 0
     before, after = json.loads(capsys.readouterr().out)["results"]["maml"]
     assert after["mean"] + after["ci95"] < before["mean"] - before["ci95"]
+    assert after["q25"] <= after["median"] <= after["q75"]  # the quartiles over the tasks too
+    assert main(["eval", str(bundled_checkpoint()), "--tasks", "20", "--steps", "0,1"]) == 0
+    text = capsys.readouterr().out
+    assert "(mean ± 95% interval)" in text and "median [25th, 75th percentile]" in text
+    medians = text.splitlines()[-2].split()  # "maml  0.358 [0.18, 0.77] …"
+    assert medians[0] == "maml" and medians[2].startswith("[")
 
 
 def test_adapt_csv_on_a_grid_and_with_a_query_file(trained, tmp_path):
