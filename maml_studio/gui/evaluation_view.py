@@ -16,7 +16,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 from maml_studio.evaluation_curves import EvaluationCurves, evaluation_curves, write_curves_csv
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.plot_axes import IntegerAxis
+from maml_studio.gui.statistic_chooser import statistic_chooser
 from maml_studio.task_statistics import STATISTIC_TEXTS
 
 BAND_ALPHA = 50
@@ -80,14 +80,8 @@ class EvaluationView(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.stop_button.setEnabled(False)
         self.statistic = "mean"  # or "median": what the curves and bands show
-        self.statistic_box = QComboBox()
-        self.statistic_box.setAccessibleName("Evaluation statistic")
-        self.statistic_box.setToolTip("The mean over the tasks with its 95% interval (the paper's "
-                                      "protocol), or the median with the 25th and 75th percentiles")
-        for statistic, text in STATISTIC_TEXTS.items():
-            self.statistic_box.addItem(text, statistic)
-        self.statistic_box.currentIndexChanged.connect(
-            lambda _: self.set_statistic(self.statistic_box.currentData()))
+        self.statistic_box = statistic_chooser("Evaluation statistic", self.statistic,
+                                               self.set_statistic)
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.setAccessibleName("Export evaluation CSV")
         self.csv_button.clicked.connect(self._export_dialog)

@@ -21,7 +21,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -32,9 +31,9 @@ from PySide6.QtWidgets import (
 )
 
 from maml_studio.gui.inside_style import plot_widget, style_titles
+from maml_studio.gui.statistic_chooser import show_statistic, statistic_chooser
 from maml_studio.inside_jobs import InnerLoopResult, write_inner_loop_csv
 from maml_studio.inside_state import InnerLoopViewState
-from maml_studio.task_statistics import STATISTIC_TEXTS
 
 BAND_ALPHA = 45
 CAPTION = ("<b>How to read it.</b> The loss over the fresh tasks after each inner step: their mean "
@@ -79,15 +78,8 @@ class InnerLoopView(QWidget):
         self.log_box.setAccessibleName("Inner-loop log scale")
         self.log_box.setChecked(state.log_scale)
         self.log_box.toggled.connect(state.set_log_scale)
-        self.statistic_box = QComboBox()
-        self.statistic_box.setAccessibleName("Inner-loop statistic")
-        self.statistic_box.setToolTip("The mean over the tasks with its 95% interval, or the "
-                                      "median with the 25th and 75th percentiles")
-        for statistic, text in STATISTIC_TEXTS.items():
-            self.statistic_box.addItem(text, statistic)
-        self.statistic_box.setCurrentIndex(self.statistic_box.findData(state.statistic))
-        self.statistic_box.currentIndexChanged.connect(
-            lambda _: state.set_statistic(self.statistic_box.currentData()))
+        self.statistic_box = statistic_chooser("Inner-loop statistic", state.statistic,
+                                               state.set_statistic)
         self.csv_button = QPushButton("Export CSV…")
         self.csv_button.setAccessibleName("Export inner-loop CSV")
         self.csv_button.clicked.connect(self._export_dialog)
@@ -148,8 +140,8 @@ class InnerLoopView(QWidget):
                 self.log_box.setChecked(self.state.log_scale)
             self.set_log_scale(self.state.log_scale)
         else:
-            if what == "statistic" and self.statistic_box.currentData() != self.state.statistic:
-                self.statistic_box.setCurrentIndex(self.statistic_box.findData(self.state.statistic))
+            if what == "statistic":
+                show_statistic(self.statistic_box, self.state.statistic)
             self.draw(new_result=what == "result")
 
     def draw(self, new_result: bool = False) -> None:
