@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from maml_studio.adaptation_session import AdaptationSession
 
 RESTORE_TEXT = "Restore points"
@@ -35,18 +33,15 @@ def restore_kept_points(session: AdaptationSession, text: str | None) -> tuple[i
         return 0, None
     try:
         kept = json.loads(text)
-        points = np.asarray(kept["points"], dtype=float)
         task, plane = kept["task"], bool(kept["plane"])
     except (ValueError, KeyError, TypeError) as exc:
         return 0, f"the kept support points could not be read ({exc})"
     if task != json.loads(json.dumps(_task(session))) or plane != session.plane:
         return 0, None  # placed for another family
-    width = 3 if plane else 2
-    if points.ndim != 2 or points.shape[1] != width or not np.isfinite(points).all():
-        return 0, f"the kept support points are not {width} finite numbers each"
-    if plane and ((points[:, 2] < 0) | (points[:, 2] >= session.classes)
-                  | (points[:, 2] != np.round(points[:, 2]))).any():
-        return 0, "the kept support points name classes this model does not have"
+    try:  # checked as a session file's points are
+        points = session.check_view({"points": kept.get("points", [])}).points
+    except ValueError as exc:
+        return 0, f"the kept support points are unusable: {exc}"
     session.set_points(points, text=RESTORE_TEXT, task=None)
     return len(points), None
 

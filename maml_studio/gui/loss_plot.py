@@ -272,15 +272,7 @@ class LossPlot(pg.PlotWidget):
             return False
         self._follow_y, self._fitted = False, True
         self.getPlotItem().vb.setXRange(0, end, padding=0.02)
-        n = int(min(end, self.train.size))
-        series = [self.train.smoothed()[:n], self.baseline.smoothed()[:n], *self.overlays.values()]
-        if self.validation:
-            rows = np.array([tuple(r[:5]) for r in self.validation], dtype=float)
-            rows = rows[rows[:, 0] <= end]
-            series += [rows[:, 2], rows[:, 4]]
-            if self.kind != "classification":
-                series.append(rows[:, 1])
-        self._set_y_range(series)
+        self._set_y_range(self._framed_series(end))
         return True
 
     def _fit_y(self) -> None:
@@ -291,13 +283,22 @@ class LossPlot(pg.PlotWidget):
         """
         if not self._follow_y:
             return
-        series = [self.train.smoothed(), self.baseline.smoothed(), *self.overlays.values()]
+        self._set_y_range(self._framed_series())
+
+    def _framed_series(self, end: float | None = None) -> list:
+        """The values the y range holds (up to iteration ``end``, default all): smoothed
+        losses, the overlays' extremes, validation losses after adaptation, and before it
+        for regression."""
+        n = self.train.size if end is None else int(min(end, self.train.size))
+        series = [self.train.smoothed()[:n], self.baseline.smoothed()[:n], *self.overlays.values()]
         if self.validation:
             rows = np.array([tuple(r[:5]) for r in self.validation], dtype=float)
+            if end is not None:
+                rows = rows[rows[:, 0] <= end]
             series += [rows[:, 2], rows[:, 4]]
             if self.kind != "classification":
                 series.append(rows[:, 1])
-        self._set_y_range(series)
+        return series
 
     def _set_y_range(self, series: list) -> None:
         values = np.concatenate([np.asarray(v, dtype=float) for v in series]) if series else np.zeros(0)

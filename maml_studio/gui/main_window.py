@@ -55,6 +55,7 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
     def __init__(self, *, load_bundled: bool = True, settings: QSettings | None = None,
                  workspace: str | Path | None = None) -> None:
         super().__init__()
+        self._waiting_messages: list[tuple[str, int]] = []  # said before the window shows
         collect_on_gui_thread()
         self.setWindowTitle("MAML Studio")
         self.setAccessibleName("MAML Studio")
@@ -432,11 +433,11 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
         if self.isVisible():
             self.statusBar().showMessage(text, milliseconds)
         else:
-            self._waiting_messages = [*getattr(self, "_waiting_messages", []), (text, milliseconds)]
+            self._waiting_messages.append((text, milliseconds))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        waiting, self._waiting_messages = getattr(self, "_waiting_messages", []), []
+        waiting, self._waiting_messages = self._waiting_messages, []
         if waiting:
             self.statusBar().showMessage("  ·  ".join(text for text, _ in waiting),
                                          max(ms for _, ms in waiting))

@@ -8,18 +8,6 @@ import numpy as np
 import pytest
 
 from maml_studio.adaptation_session import MAX_STEPS, AdaptationSession
-from maml_studio.checkpoint import load_checkpoint
-from maml_studio.resources import bundled_checkpoint
-
-
-@pytest.fixture(scope="module")
-def sine():
-    return load_checkpoint(bundled_checkpoint("sine-finn2017"))
-
-
-@pytest.fixture(scope="module")
-def circle():
-    return load_checkpoint(bundled_checkpoint("circle-2d"))
 
 
 @pytest.fixture

@@ -188,11 +188,16 @@ def test_a_live_run_offers_its_last_meta_batch_for_the_anatomy(small_config):
 
 
 # -- the inner loop, step by step ---------------------------------------------------------------
-def test_inner_loop_curves_match_a_direct_loop_over_steps():
+def _fresh_sine_model(task_seed: int):
+    """An untrained sine MLP, its weights and 40 fresh tasks of the family."""
     config = ExperimentConfig()
     experiment = Experiment.from_config(config)
-    state = experiment.learner.init_state(generator_for(0))
-    tasks = sample_curve_tasks(config, tasks=40, seed=2)
+    return experiment, experiment.learner.init_state(generator_for(0)), \
+        sample_curve_tasks(config, tasks=40, seed=task_seed)
+
+
+def test_inner_loop_curves_match_a_direct_loop_over_steps():
+    experiment, state, tasks = _fresh_sine_model(2)
     curves = inner_loop_curves(experiment.learner, state, tasks, steps=6, chunk=15)
     assert curves.steps.tolist() == list(range(7)) and curves.tasks == 40
     assert curves.diverged_at is None
@@ -222,11 +227,8 @@ def test_inner_loop_curves_match_a_direct_loop_over_steps():
 
 
 def test_a_diverging_task_moves_the_mean_but_hardly_the_median():
-    """A step size ten times too large on tasks of large amplitude: some tasks blow up."""
-    config = ExperimentConfig()
-    experiment = Experiment.from_config(config)
-    state = experiment.learner.init_state(generator_for(0))
-    tasks = sample_curve_tasks(config, tasks=40, seed=3)
+    """A step size twenty times too large on tasks of large amplitude: some tasks blow up."""
+    experiment, state, tasks = _fresh_sine_model(3)
     curves = inner_loop_curves(experiment.learner, state, tasks, steps=8, lr=0.2)
     mean, _, mean_high = curves.band("query", "mean")
     median, low, high = curves.band("query", "median")

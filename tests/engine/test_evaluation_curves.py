@@ -5,19 +5,11 @@ import csv
 import numpy as np
 import pytest
 
-from maml_studio.checkpoint import load_checkpoint
 from maml_studio.evaluation import evaluate
 from maml_studio.evaluation_curves import evaluation_curves, write_curves_csv
-from maml_studio.resources import bundled_checkpoint
 
 
-@pytest.fixture(scope="module")
-def sine():
-    return load_checkpoint(bundled_checkpoint("sine-finn2017"))
-
-
-def test_curves_are_the_protocols_scores_and_other_kinds_are_left_out(sine, tmp_path):
-    circle = load_checkpoint(bundled_checkpoint("circle-2d"))
+def test_curves_are_the_protocols_scores_and_other_kinds_are_left_out(sine, circle, tmp_path):
     done = []
     result = evaluation_curves([("a", "#1f77b4", sine), ("c", "#d95f02", circle)], steps=[0, 1, 5],
                                tasks=30, progress=done.append)
