@@ -57,12 +57,17 @@ def load(folder: Path, name: str = "short", storage: str | None = None):
                              storage=storage or f"sqlite:///{folder / 'workspace' / 'sweeps.db'}")
 
 
-def wait_for(condition, timeout: float = 180, what: str = "a condition") -> None:
+def first_seen(probe, process: subprocess.Popen, folder: Path, timeout: float = 180, what: str = "a trial"):
+    """The first thing ``probe`` returns that is not None, polled while ``process`` runs. Kept as
+    seen: a second look could find the state moved on."""
     began = time.monotonic()
-    while not condition():
+    while (seen := probe()) is None:
+        if process.poll() is not None:
+            raise AssertionError(f"the worker ended before {what} was seen:\n{logs(folder)}")
         if time.monotonic() - began > timeout:
-            raise AssertionError(f"waited {timeout} s for {what}")
+            raise AssertionError(f"waited {timeout} s for {what}:\n{logs(folder)}")
         time.sleep(0.1)
+    return seen
 
 
 def check_runs_of_complete_trials(study, workspace: Path) -> None:
@@ -127,14 +132,21 @@ def a_killed_worker_loses_nothing(folder: Path, storage: str | None = None) -> N
             trials = load(folder, storage=storage).get_trials(deepcopy=False)
         except Exception:  # the study is being created
             return None
+        # A trial is marked with its worker before its parameters are drawn: wait for both.
         complete = sum(t.state == states.COMPLETE for t in trials)
-        return next((t for t in trials if t.state == states.RUNNING and complete >= 1
+        return next((t for t in trials if t.state == states.RUNNING and complete >= 1 and len(t.params) == 2
                      and t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")), None)
 
-    wait_for(lambda: doomed_trial() is not None or doomed.poll() is not None, what="a trial of the worker")
-    killed = doomed_trial()
-    assert killed is not None, logs(folder)
-    os.kill(doomed.pid, signal.SIGKILL)
+    # Freeze the worker, then look again: what is seen then is what the kill leaves behind.
+    while True:
+        seen = first_seen(doomed_trial, doomed, folder, what="a trial of the worker")
+        os.kill(doomed.pid, signal.SIGSTOP)
+        os.waitpid(doomed.pid, os.WUNTRACED)  # returns once it is stopped
+        killed = doomed_trial()
+        if killed is not None and killed.number == seen.number:
+            os.kill(doomed.pid, signal.SIGKILL)
+            break
+        os.kill(doomed.pid, signal.SIGCONT)  # it ended in between: wait for its next one
     doomed.wait()
     assert wait(survivor, folder) == 0, logs(folder)
 
@@ -143,7 +155,8 @@ def a_killed_worker_loses_nothing(folder: Path, storage: str | None = None) -> N
     assert sorted(trials) == list(range(len(trials)))
     assert trials[killed.number].state == states.FAIL  # its worker stopped beating
     retries = [t for t in trials.values() if t.system_attrs.get("failed_trial") == killed.number]
-    assert len(retries) == 1 and retries[0].params == killed.params
+    assert len(retries) == 1, logs(folder)
+    assert retries[0].params == killed.params == trials[killed.number].params
     assert retries[0].state == states.COMPLETE
     assert retries[0].user_attrs["worker"].endswith(f":{survivor.pid}")
     assert sum(t.state == states.COMPLETE for t in trials.values()) == 5, logs(folder)

@@ -8,6 +8,7 @@ from maml_studio.run_store import RunStore
 from tests.engine.sweep_helpers import (
     a_killed_worker_loses_nothing,
     check_runs_of_complete_trials,
+    first_seen,
     load,
     logs,
     space_file,
@@ -15,7 +16,6 @@ from tests.engine.sweep_helpers import (
     trial_state,
     two_workers_share_one_study,
     wait,
-    wait_for,
 )
 
 pytest.importorskip("optuna")
@@ -43,9 +43,7 @@ def test_ctrl_c_keeps_the_finished_trials_and_the_stopped_run(tmp_path):
             return None
         return next((t for t in trials if t.state == states.RUNNING and len(t.intermediate_values)), None)
 
-    wait_for(lambda: running_after_one() is not None or worker.poll() is not None, what="a second trial")
-    stopped = running_after_one()
-    assert stopped is not None, logs(tmp_path)
+    stopped = first_seen(running_after_one, worker, tmp_path, what="a second trial")
     worker.send_signal(signal.SIGINT)
     assert wait(worker, tmp_path) == 128 + signal.SIGINT, logs(tmp_path)
     trials = {t.number: t for t in load(tmp_path).get_trials()}
