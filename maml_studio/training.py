@@ -1,9 +1,10 @@
 """The meta-training loop: a generator of progress events that another thread can steer.
 
-``Trainer.run()`` yields `Progress` (throttled by time), `Validation`,
-`CompileStatus` and one final `Finished`. `pause`, `resume` and `stop` may be
-called from any thread and are honoured between meta-steps; `snapshot`
-returns a detached CPU copy of the current parameters at any time.
+``Trainer.run()`` yields `Progress` (throttled by time, and once where a pause
+takes hold), `Validation`, `CompileStatus` and one final `Finished`. `pause`,
+`resume` and `stop` may be called from any thread and are honoured between
+meta-steps; `snapshot` returns a detached CPU copy of the current parameters at
+any time.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._halted = threading.Event()  # the loop waits between steps while paused
 
         init = seed_stream(config.training.seed, "init")
         state = state if state is not None else self.experiment.learner.init_state(init)
@@ -128,7 +130,13 @@ class Trainer:
 
     @property
     def paused(self) -> bool:
+        """Whether a pause is asked for (the step under way still finishes)."""
         return not self._running.is_set()
+
+    @property
+    def halted(self) -> bool:
+        """Whether the loop is waiting between steps for a resume: no step runs."""
+        return self._halted.is_set()
 
     def optimizer_state(self) -> dict | None:
         """A copy of the outer optimiser's state, to continue this run exactly later."""
@@ -207,13 +215,22 @@ class Trainer:
         began = time.perf_counter()
         last_report, report_iteration, report_time = 0.0, start, began
         rate = 0.0
-        iteration = start
+        iteration = reported = start
+        losses: list[float] | None = None
         while iteration < cfg.iterations:
             if self._stop.is_set():
                 break
             if not self._running.is_set():
+                if losses is not None and reported < iteration:  # report where it pauses
+                    reported = iteration
+                    yield Progress(iteration, cfg.iterations, losses[0],
+                                   losses[1] if len(losses) > 1 else None, rate,
+                                   time.perf_counter() - began)
+                    continue  # a resume or stop may have come meanwhile
                 paused_at = time.perf_counter()
+                self._halted.set()
                 self._running.wait()
+                self._halted.clear()
                 began += time.perf_counter() - paused_at
                 report_time = time.perf_counter()
                 report_iteration = iteration
@@ -251,7 +268,7 @@ class Trainer:
                 if now > report_time:
                     rate = (iteration - report_iteration) / (now - report_time)
                     report_iteration, report_time = iteration, now
-                last_report = now
+                last_report, reported = now, iteration
                 yield Progress(iteration, cfg.iterations, losses[0],
                                losses[1] if len(losses) > 1 else None, rate, now - began)
 

@@ -331,16 +331,18 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
     def _on_progress(self, update: LossUpdate) -> None:
         self.run.append(update.train_losses, update.baseline_losses)
         progress = update.progress
-        if progress is None or self.status != "training":  # no ETA while paused or stopping
+        if progress is None or self.status not in ("training", "paused"):
             return
         total = progress.total
         self.iteration_label.setText(f"{progress.iteration:,} / {total:,}")
+        self.progress_bar.setValue(int(1000 * progress.iteration / total))
+        if self.status != "training":  # no rate or ETA while paused
+            return
         self.rate_label.setText(f"{progress.iterations_per_second:,.0f} it/s")
         elapsed = time.perf_counter() - self._run_started
         remaining = (total - progress.iteration) / progress.iterations_per_second \
             if progress.iterations_per_second > 0 else math.nan
         self.time_label.setText(f"{_duration(elapsed)} elapsed, {_duration(remaining)} left")
-        self.progress_bar.setValue(int(1000 * progress.iteration / total))
 
     def _on_validation(self, validation: Validation) -> None:
         self.run.append([], [], [validation.history_row()])

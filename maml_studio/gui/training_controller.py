@@ -81,7 +81,7 @@ class TrainingWorker(QObject):
             if isinstance(event, Progress):
                 self._send_losses(event)
                 now = time.perf_counter()
-                if now - last_snapshot >= SNAPSHOT_INTERVAL:
+                if now - last_snapshot >= SNAPSHOT_INTERVAL or trainer.paused:  # paused: exact
                     last_snapshot = now
                     self.snapshot.emit(trainer.snapshot())
             elif isinstance(event, Validation):

@@ -1,5 +1,6 @@
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -75,9 +76,12 @@ def test_pause_resume_and_stop_from_another_thread(small_config):
     try:
         _wait(lambda: len(trainer.history.train_loss) > 20)
         trainer.pause()
-        _wait(lambda: trainer.paused)
-        frozen = _settled(trainer)
+        assert trainer.paused
+        _wait(lambda: trainer.halted)  # the step under way has finished
+        frozen = len(trainer.history.train_loss)
+        assert seen[-1] == frozen  # a report of exactly where it paused
         threading.Event().wait(0.3)
+        assert trainer.halted
         assert len(trainer.history.train_loss) == frozen  # no step while paused
         trainer.resume()
         _wait(lambda: len(trainer.history.train_loss) > frozen + 20)
@@ -220,22 +224,12 @@ def test_torch_compile_either_takes_over_or_is_refused_with_its_reason(small_con
     assert trainer.history.iterations > 0
 
 
-def _wait(condition, timeout=30.0):
-    event = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        event.wait(0.01)
-    raise AssertionError("condition not reached in time")
-
-
-def _settled(trainer):
-    """Iteration count once the step in flight when pausing has finished."""
-    count = -1
-    while count != len(trainer.history.train_loss):
-        count = len(trainer.history.train_loss)
-        threading.Event().wait(0.05)
-    return count
+def _wait(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout:.0f} s")
+        threading.Event().wait(0.01)
 
 
 @pytest.mark.cuda
@@ -269,7 +263,7 @@ def test_two_compiles_never_run_at_once(monkeypatch):
     monkeypatch.setattr(torch, "compile", slow_compile)
     first = BackgroundCompiler(lambda x: x * 2, (torch.ones(3),)).start()
     second = BackgroundCompiler(lambda x: x * 3, (torch.ones(3),)).start()
-    assert first.wait(10) and second.wait(10)
+    assert first.wait(120) and second.wait(120)
     assert max(overlaps) == 1 and first.ready() is not None and second.ready() is not None
 
 
