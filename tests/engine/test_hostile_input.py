@@ -285,9 +285,11 @@ def test_9_existing_out_is_refused_without_overwrite(tmp_path, capsys):
 
 
 def test_9_10_sigterm_saves_the_partial_run_beside_an_existing_file(tmp_path):
+    import select
     import signal
     import subprocess
     import sys
+    import time
 
     precious = tmp_path / "precious.safetensors"
     precious.write_bytes(b"a long run")
@@ -297,15 +299,18 @@ def test_9_10_sigterm_saves_the_partial_run_beside_an_existing_file(tmp_path):
          "--overwrite", "--out", str(precious)],
         stderr=subprocess.PIPE)
     try:
-        seen = b""
+        seen, deadline = b"", time.monotonic() + 180
         # Iterations counted on the progress bar: the run, and its signal handlers, have started.
         while not re.search(rb"\| *[1-9][0-9]*/10000000", seen):
+            ready, _, _ = select.select([process.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, "no progress in 180 s: " + seen.decode(errors="replace")
             chunk = os.read(process.stderr.fileno(), 4096)
             assert chunk, seen.decode(errors="replace")
             seen += chunk
         process.send_signal(signal.SIGTERM)
-        err = process.stderr.read().decode()
-        code = process.wait(timeout=120)
+        _, err = process.communicate(timeout=120)
+        err = err.decode()
+        code = process.returncode
     finally:
         process.kill()
         process.wait()

@@ -25,7 +25,7 @@ def plane(window, qtbot):
 
 
 def settled(qtbot, panel):
-    qtbot.waitUntil(lambda: panel.settled, timeout=20000)
+    qtbot.waitUntil(lambda: panel.settled, timeout=60_000)
     return panel.plane_result()
 
 
@@ -96,7 +96,7 @@ def test_slider_play_and_toggles_recompute_the_shown_step(plane, qtbot):
     assert not plane.plane_view.boundary_items["maml"].isVisible()
     plane.slider.setValue(4)
     plane.play()
-    qtbot.waitUntil(lambda: not plane._play_timer.isActive(), timeout=10000)
+    qtbot.waitUntil(lambda: not plane._play_timer.isActive(), timeout=60_000)
     assert settled(qtbot, plane).step == 4
 
 
@@ -136,7 +136,7 @@ def test_switching_between_regression_and_classification_in_one_session(window, 
     window.tabs.setCurrentWidget(panel)
     assert not panel.plane_mode and by_name(window, "Show true function").isVisible()
     panel.sample_task()
-    qtbot.waitUntil(lambda: panel.settled)
+    qtbot.waitUntil(lambda: panel.settled, timeout=60_000)
     window.apply_model(load_checkpoint(bundled_checkpoint("circle-2d")), {})
     assert panel.plane_mode and len(panel.points) == 0
     assert by_name(window, "Show true boundary").isVisible()
@@ -151,7 +151,7 @@ def test_switching_between_regression_and_classification_in_one_session(window, 
     assert not panel.plane_mode and not panel.plane_view.heat_item.isVisible()
     assert panel.paper_button.isVisible() and window.loss_plot.kind == "regression"
     panel.paper_figure()
-    qtbot.waitUntil(lambda: panel.settled)
+    qtbot.waitUntil(lambda: panel.settled, timeout=60_000)
     assert panel.curve("maml").shape == (300,)
 
 
@@ -212,7 +212,7 @@ def test_classification_run_plots_accuracy_next_to_loss(window, qtbot):
     assert window.loss_plot.kind == "classification"
     assert window.loss_plot.getPlotItem().getAxis("left").labelText == "loss (cross-entropy)"
     item = window.loss_plot.accuracy_items[0]
-    qtbot.waitUntil(lambda: len(item.getData()[0]) == 3)  # redraws are throttled
+    qtbot.waitUntil(lambda: len(item.getData()[0]) == 3, timeout=60_000)  # redraws are throttled
     accuracy_y = item.getData()[1]
     assert np.all((accuracy_y >= 0) & (accuracy_y <= 1))
     assert window.history.validation[-1][6] == pytest.approx(accuracy_y[-1])

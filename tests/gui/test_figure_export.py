@@ -145,7 +145,7 @@ def test_window_exports_the_adaptation_view_and_its_animation(window, qtbot, tmp
     assert {"Export figure", "Export animation"} <= set(_window_actions(window))
     panel = window.adaptation
     window.tabs.setCurrentWidget(panel)
-    qtbot.waitUntil(lambda: panel.model is not None, timeout=10000)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=60_000)
     panel.sample_task(5)
     panel.slider.setValue(2)
     assert window.export_figure(tmp_path / "view.png")
@@ -164,7 +164,7 @@ def test_window_exports_the_adaptation_view_and_its_animation(window, qtbot, tmp
 def test_window_exports_the_paper_figure_in_two_panels(window, qtbot, tmp_path, monkeypatch):
     panel = window.adaptation
     window.tabs.setCurrentWidget(panel)
-    qtbot.waitUntil(lambda: panel.model is not None, timeout=10000)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=60_000)
     panel.paper_figure()
     drawn = {}
     original = figure_render.build_figure
@@ -200,7 +200,7 @@ def test_slides_of_the_loss_plot_and_the_plane_have_24_px_text(window, qtbot, tm
         plot = window.loss_plot
         window.tabs.setCurrentWidget(plot)
     window.resize(1920, 1080)  # a plot as wide as on a full-HD screen: its text alone is ~14 px
-    qtbot.waitUntil(lambda: plot.width() > 1000, timeout=5000)
+    qtbot.waitUntil(lambda: plot.width() > 1000, timeout=60_000)
     if view == "plane":  # the maps arrive from the adaptation thread: drawn before the export
         panel = window.adaptation
         qtbot.waitUntil(lambda: panel.settled,

@@ -56,7 +56,7 @@ def test_legend_lists_only_series_with_data_and_lies_below_the_axes(qtbot):
         view = plot.getPlotItem().vb.sceneBoundingRect()
         return plot.legend.sceneBoundingRect().top() >= view.bottom() - 1  # never over the data
 
-    qtbot.waitUntil(below_the_data, timeout=3000)
+    qtbot.waitUntil(below_the_data, timeout=60_000)
 
 
 def test_a_zoom_by_hand_stops_following_until_double_click(qtbot):

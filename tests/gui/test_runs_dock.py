@@ -328,9 +328,9 @@ def test_runs_another_program_adds_to_the_workspace_appear_in_the_table(window, 
 
     elsewhere = RunStore(window.store.folder)  # as `maml-studio train --workspace` would
     elsewhere.add(variant(7), name="from the command line")
-    qtbot.waitUntil(lambda: "from the command line" in row_names(window), timeout=10_000)
+    qtbot.waitUntil(lambda: "from the command line" in row_names(window), timeout=60_000)
     elsewhere.delete(elsewhere.runs()[0].id)
-    qtbot.waitUntil(lambda: row_names(window) == [], timeout=10_000)
+    qtbot.waitUntil(lambda: row_names(window) == [], timeout=60_000)
 
 
 def test_a_failed_index_write_is_shown_in_the_dock_and_the_run_still_listed(window, qtbot):
@@ -409,9 +409,10 @@ def test_the_loss_plot_fits_to_short_ticked_runs_beside_a_long_model(window, qtb
         run = window.store.add(checkpoint, name=f"short seed {seed}")
         window.runs_panel.set_shown(run.id, True)
     window.loss_plot.refresh()
-    qtbot.wait(100)  # drawn: the curves on screen are thinned to the view's width
     view = window.loss_plot.getPlotItem().vb
-    assert view.viewRange()[0][1] > 60_000  # everything at first: the short runs are a sliver
+    # Drawn (the curves on screen are thinned to the view's width), everything at first: the
+    # short runs are a sliver.
+    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000, timeout=60_000)
     window.tabs.setCurrentIndex(1)
     fit.trigger()
     assert window.tabs.currentWidget() is window.loss_plot
@@ -434,11 +435,12 @@ def test_the_loss_plot_fits_to_short_ticked_runs_beside_a_long_model(window, qtb
     # Another run ticked: every curve is followed again, and a fit takes in the longer run.
     longer = window.store.add(variant(2, losses=5_000), name="longer")
     window.runs_panel.set_shown(longer.id, True)
-    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000)
+    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000, timeout=60_000)
     fit.trigger()
     assert 5_000 <= view.viewRange()[0][1] < 5_300
     window.loss_plot.mouseDoubleClickEvent(_double_click())
-    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000)  # a double click: everything again
+    # A double click: everything again.
+    qtbot.waitUntil(lambda: view.viewRange()[0][1] > 60_000, timeout=60_000)
 
 
 def _double_click():

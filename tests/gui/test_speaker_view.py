@@ -51,7 +51,7 @@ def test_a_click_where_the_legend_used_to_be_adds_a_point(view, qtbot):
     def legend_below_the_data():  # once laid out (it is placed a moment after its entries change)
         return view.legend.sceneBoundingRect().top() >= view.view_box.sceneBoundingRect().bottom() - 1
 
-    qtbot.waitUntil(legend_below_the_data, timeout=5000)
+    qtbot.waitUntil(legend_below_the_data, timeout=60_000)
 
 
 def test_fit_view_brings_back_points_outside_the_frame(view, qtbot):

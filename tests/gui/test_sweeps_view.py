@@ -132,7 +132,7 @@ def test_the_plots_keep_their_contrast_in_both_themes(window, qtbot):
     view = window.sweeps_view
     for theme in ("light", "dark"):
         window.apply_theme(theme)
-        qtbot.waitUntil(lambda theme=theme: view.theme == theme, timeout=5000)  # on the palette change
+        qtbot.waitUntil(lambda theme=theme: view.theme == theme, timeout=60_000)  # on the palette change
         background = BACKGROUND[theme]
         for item in (view._trial_points, view._best_marks[0][0]):
             colour = item.opts["brush"].color().getRgb()

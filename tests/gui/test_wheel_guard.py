@@ -35,7 +35,7 @@ def test_the_wheel_edits_a_field_that_has_focus(window, qtbot):
     iterations = window.experiment_panel.editors["training.iterations"].widget
     before = iterations.value()
     iterations.setFocus()
-    qtbot.waitUntil(iterations.hasFocus, timeout=2000)
+    qtbot.waitUntil(iterations.hasFocus, timeout=60_000)
     turn_wheel(iterations, 3)
     assert iterations.value() > before
 
