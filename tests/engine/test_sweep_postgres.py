@@ -58,15 +58,19 @@ def postgres_url():
     data, log = folder / "data", folder / "server.log"
     if owner is not None:
         os.chown(folder, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
     subprocess.run([*run_as, initdb, "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True, timeout=120)
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{folder}'"
-    started = subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(log), "-o", options, "-w",
-                              "-t", "60", "start"], capture_output=True, text=True, timeout=120)
-    if started.returncode != 0:
+    for _ in range(3):  # the free port found may be taken before the server binds it
+        port = _free_port()
+        options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{folder}'"
+        started = subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(log), "-o", options,
+                                  "-w", "-t", "60", "start"], capture_output=True, text=True, timeout=120)
+        if started.returncode == 0:
+            break
+    else:
+        problem = started.stderr + (log.read_text() if log.exists() else "")
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"PostgreSQL did not start: {started.stderr}{log.read_text() if log.exists() else ''}")
+        pytest.fail(f"PostgreSQL did not start: {problem}")
     try:
         yield f"postgresql://{USER}@127.0.0.1:{port}/postgres"
     finally:
