@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from maml_studio.algorithms import MetaLearner
 from maml_studio.anatomy import meta_gradient_anatomy, step_cost
 from maml_studio.anatomy_history import AnatomySample
+from maml_studio.exit_guard import wait_at_exit
 from maml_studio.model import Params
 from maml_studio.tasks import TaskBatch
 from maml_studio.thread_memory import thread_peak_memory_bytes
@@ -89,6 +90,7 @@ class AnatomySampler:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="maml-anatomy", daemon=True)
             self._thread.start()
+            wait_at_exit(self)
         return self
 
     def wake(self) -> None:
@@ -104,6 +106,11 @@ class AnatomySampler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def wait(self) -> None:
+        """Until the sample under way (if any) has ended; after `stop`, at exit."""
+        if self._thread is not None:
+            self._thread.join()
 
     @property
     def alive(self) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt, Signal
 
 from maml_studio.anatomy_sampler import lower_priority
+from maml_studio.exit_guard import wait_at_exit
 
 
 class _Relay(QObject):
@@ -40,6 +41,7 @@ class LatestWorker(QObject):
         self._relay.failed.connect(self.failed, Qt.ConnectionType.QueuedConnection)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        wait_at_exit(self)
 
     @property
     def busy(self) -> bool:
@@ -59,6 +61,10 @@ class LatestWorker(QObject):
             self._pending = None
             self._condition.notify()
         self._thread.join(timeout)
+
+    def wait(self) -> None:
+        """Until the computation under way (if any) has ended; after `stop`, at exit."""
+        self._thread.join()
 
     def _loop(self) -> None:
         if self._low_priority:

@@ -61,9 +61,9 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
         self.setAccessibleName("MAML Studio")
         self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
         self.controller = TrainingController(self)
-        # A run stopped by Reset or Close ends its step on its own thread; the process waits
-        # for it only once the windows are gone.
-        QApplication.instance().aboutToQuit.connect(self.controller.wait_for_stopped_runs)
+        # A run stopped by Reset or Close ends its step on its own thread, and the inside views'
+        # computations theirs; the process waits for them only once the windows are gone.
+        QApplication.instance().aboutToQuit.connect(self.wait_for_background_work)
         self.model: Checkpoint | None = None  # the parameters the app currently shows and adapts
         self.run = RunModel()  # the one owner of the run's history; the loss plot draws it
         self.run_config: ExperimentConfig | None = None
@@ -463,6 +463,13 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
         self.settings.setValue("window_state", self.saveState(WINDOW_STATE_VERSION))
         self._keep_points()
         super().closeEvent(event)
+
+    def wait_for_background_work(self) -> None:
+        """After closing: until the threads' computations under way have ended (a process that
+        exits while torch computes on another thread aborts)."""
+        self.controller.wait_for_stopped_runs()
+        self._wait_for_inside()
+        self.evaluation.wait()
 
 
 def _same_run(a: ExperimentConfig, b: ExperimentConfig) -> bool:

@@ -134,10 +134,17 @@ class WindowInside:
             self._inside_tab_shown()
 
     def _shutdown_inside(self) -> None:
+        """Ask the views' threads to end, without waiting: a computation under way finishes
+        on its own thread (`_wait_for_inside` waits for it at exit)."""
         self._training_live = False
-        self.anatomy_sampler.stop()
+        self.anatomy_sampler.stop(timeout=0)
         for worker in (self._still_worker, self._inner_worker, self._slice_worker):
-            worker.stop()
+            worker.stop(timeout=0)
+
+    def _wait_for_inside(self) -> None:
+        self.anatomy_sampler.wait()
+        for worker in (self._still_worker, self._inner_worker, self._slice_worker):
+            worker.wait()
 
     # -- the run's checkpoint carries its anatomy --------------------------------------------------
     def current_checkpoint(self) -> Checkpoint | None:

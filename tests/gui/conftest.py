@@ -21,7 +21,7 @@ def window(qtbot, settings, monkeypatch):
     yield win
     win.unsaved = False  # whatever a test patched, the window closes and joins its threads
     win.close()
-    win.controller.wait_for_stopped_runs()  # what the application does when it quits
+    win.wait_for_background_work()  # what the application does when it quits
 
 
 def by_name(root: QWidget, name: str) -> QWidget:

@@ -291,3 +291,42 @@ def test_a_checkpoints_damaged_samples_are_dropped_and_said_so(window, qtbot, tm
     assert len(window.anatomy) == 0
     assert "meta-gradient samples are unusable" in window.statusBar().currentMessage()
     qtbot.waitUntil(lambda: window.anatomy.still is not None, timeout=WAIT)  # the tab still speaks
+
+
+QUIT_WHILE_COMPUTING = '''
+import os, tempfile, time
+from PySide6.QtCore import QSettings
+from maml_studio.gui.app import make_application
+from maml_studio.gui.main_window import MainWindow
+
+app = make_application()
+window = MainWindow(settings=QSettings(os.path.join(tempfile.mkdtemp(), "s.ini"),
+                                       QSettings.Format.IniFormat))
+window.unsaved = False
+worker = window._inner_worker
+compute = worker._compute
+worker._compute = lambda request: [compute(request) for _ in range(3)][-1]  # long enough
+window.show()
+window.tabs.setCurrentWidget(window.inner_loop_view)  # its curves are computed now
+began = time.monotonic()
+while not worker.busy and time.monotonic() - began < 60:
+    app.processEvents()
+    time.sleep(0.01)
+time.sleep(0.2)  # inside torch's autograd
+print("computing at exit:", worker.busy, flush=True)
+window.close()
+'''
+
+
+def test_quitting_while_a_view_computes_waits_for_it_instead_of_aborting(tmp_path):
+    """A process that exits while a view's thread is inside torch aborted ("terminate called
+    without an active exception"); the computation under way is now waited for."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MAML_STUDIO_WORKSPACE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", QUIT_WHILE_COMPUTING], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert "computing at exit: True" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr
