@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pyqtgraph as pg
 import pyqtgraph.exporters
-from PySide6.QtCore import QRect, QSize
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtWidgets import QGraphicsItem, QWidget
 
 
 @contextmanager
@@ -75,14 +75,43 @@ def _write_svg(plot: pg.PlotWidget, filename: str) -> None:
 def write_widget_svg(widget, filename: str, title: str) -> None:
     """``widget`` drawn as vectors. pyqtgraph's SVGExporter cannot parse the paths current Qt
     writes; Qt's own SVG generator renders the same scene."""
+    area = QRect(0, 0, widget.width(), widget.height())
+    _write_svg_of(area, filename, title, lambda painter: widget.render(painter), [widget])
+
+
+def write_plots_svg(view: QWidget, plots: list, area: QRect, filename: str, title: str) -> None:
+    """The ``plots`` inside ``view`` drawn as vectors where they lie in its ``area``."""
+    _write_svg_of(area, filename, title,
+                  lambda painter: draw_plots(painter, view, plots, area, QPointF(0, 0), 1.0), plots)
+
+
+def _write_svg_of(area: QRect, filename: str, title: str, draw: Callable[[QPainter], None],
+                  plots: list) -> None:
     generator = QSvgGenerator()
     generator.setFileName(filename)
-    generator.setSize(QSize(widget.width(), widget.height()))
-    generator.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+    generator.setSize(area.size())
+    generator.setViewBox(QRect(0, 0, area.width(), area.height()))
     generator.setTitle(title)
     painter = QPainter(generator)
     try:
-        with uncached(widget):
-            widget.render(painter)
+        with ExitStack() as stack:
+            for plot in plots:
+                stack.enter_context(uncached(plot))
+            draw(painter)
     finally:
         painter.end()
+
+
+def draw_plots(painter: QPainter, view: QWidget, plots: list, area: QRect, origin: QPointF,
+               scale: float) -> None:
+    """Each visible plot of ``view`` drawn where it lies in ``area``, that area placed at
+    ``origin`` and scaled ``scale`` times: the plots alone, not the widgets between them."""
+    for plot in plots:
+        if plot is not view and not plot.isVisibleTo(view):
+            continue
+        corner = QPoint(0, 0) if plot is view else plot.mapTo(view, QPoint(0, 0))
+        target = QRectF(origin.x() + (corner.x() - area.x()) * scale,
+                        origin.y() + (corner.y() - area.y()) * scale,
+                        plot.width() * scale, plot.height() * scale)
+        plot.render(painter, target, QRect(0, 0, plot.width(), plot.height()),
+                    Qt.AspectRatioMode.IgnoreAspectRatio)

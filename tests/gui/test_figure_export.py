@@ -241,3 +241,67 @@ def test_mp4_without_its_writer_is_refused_in_one_line(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err.strip()
     assert "maml-studio[video]" in err and "\n" not in err
     assert not (tmp_path / "anim.mp4").exists()
+
+
+@pytest.mark.parametrize("tab", ["Meta-gradient", "Inner loop", "Parameter space", "Sweeps"])
+def test_export_figure_writes_the_plots_of_the_tab_on_show(window, qtbot, tmp_path, monkeypatch, tab):
+    """Each tab of several plots exports its own plots on one slide (it exported the loss plot),
+    with slide-sized text, and leaves the window's text as it was."""
+    from xml.etree import ElementTree
+
+    from maml_studio.gui import figure_export
+
+    view = next(window.tabs.widget(i) for i in range(window.tabs.count())
+                if window.tabs.tabText(i) == tab)
+    window.tabs.setCurrentWidget(view)
+    window.resize(1920, 1080)
+    qtbot.waitUntil(lambda: view.width() > 1000, timeout=60_000)
+    exported = []
+    original = figure_export.export_plots
+
+    def recording(shown, plots, restyle, path, theme, font_scale=1.0):
+        exported.append((shown, list(plots), original(shown, plots, restyle, path, theme, font_scale)))
+        return exported[-1][2]
+    monkeypatch.setattr(figure_export, "export_plots", recording)
+    axis = view.plots()[0].getAxis("left")
+    on_screen = (axis.style.get("tickFont") or axis.font()).pointSizeF()
+
+    assert window.export_figure(tmp_path / "tab.png")
+    (shown, plots, text_px), = exported
+    assert shown is view and plots == view.plots()
+    assert text_px >= 24
+    with Image.open(tmp_path / "tab.png") as image:
+        assert image.size == (1920, 1080) and _colours(image) >= 4
+    assert (axis.style.get("tickFont") or axis.font()).pointSizeF() == on_screen
+
+    assert window.export_figure(tmp_path / "tab.svg")
+    root = ElementTree.parse(tmp_path / "tab.svg").getroot()
+    area = figure_export._area(view, view.plots())
+    assert (root.get("width"), root.get("height")) == (f"{area.width()}px", f"{area.height()}px") or \
+        root.get("viewBox") == f"0 0 {area.width()} {area.height()}"
+    assert area.height() < view.height()  # the tab's controls are left out
+
+
+def test_a_slide_of_a_small_plot_fits_its_legend_and_leaves_the_plot_as_it_was(window, qtbot, tmp_path,
+                                                                               monkeypatch):
+    """Slide-sized text made the legend under a small plot wider than the plot: the slide was cut
+    off at the right, and the plot on screen stayed too wide after the export."""
+    from maml_studio.gui import figure_export
+
+    window.resize(1366, 768)
+    plot = window.loss_plot
+    window.tabs.setCurrentWidget(plot)
+    qtbot.waitUntil(lambda: 500 < plot.width() < 1000, timeout=60_000)
+    item, legend = plot.getPlotItem(), plot.getPlotItem().legend
+    columns = legend.columnCount
+    at_draw = []
+    draw = figure_export.draw_plots
+
+    def recording(painter, view, plots, *args):
+        at_draw.append((item.geometry().width(), plot.width(), legend.columnCount))
+        return draw(painter, view, plots, *args)
+    monkeypatch.setattr(figure_export, "draw_plots", recording)
+    assert window.export_figure(tmp_path / "small.png")
+    (drawn_width, widget_width, drawn_columns), = at_draw
+    assert drawn_width <= widget_width and drawn_columns < columns  # the legend in fewer columns
+    assert item.geometry().width() == plot.width() and legend.columnCount == columns
