@@ -20,7 +20,13 @@ from PySide6.QtWidgets import QApplication, QGraphicsView, QProgressDialog, QWid
 
 from maml_studio.figure_data import FigureData, compute_figure
 from maml_studio.gui.figure_render import ANIMATION_SUFFIXES, write_animation, write_figure
-from maml_studio.gui.plot_export import atomic_image_write, draw_plots, uncached, write_plots_svg
+from maml_studio.gui.plot_export import (
+    atomic_image_write,
+    draw_plots,
+    legends_scaled,
+    uncached,
+    write_plots_svg,
+)
 from maml_studio.gui.theme import style_plot
 
 SLIDE_SIZE = (1920, 1080)
@@ -165,6 +171,7 @@ def export_plots(view: QWidget, plots: list, restyle: Callable[[float], None], p
         with ExitStack() as stack:
             for plot in plots:
                 stack.enter_context(uncached(plot))
+                stack.enter_context(legends_scaled(plot))
             origin = QPointF((width - area.width() * scale) / 2, (height - area.height() * scale) / 2)
             draw_plots(painter, view, plots, area, origin, scale)
     finally:

@@ -72,6 +72,24 @@ def _write_svg(plot: pg.PlotWidget, filename: str) -> None:
     write_widget_svg(plot, filename, "MAML Studio plot")
 
 
+@contextmanager
+def legends_scaled(widget) -> Iterator[None]:
+    """Legends drawn at the scale of the rest while exporting: pyqtgraph's legends ignore the
+    view's transformations (they keep their size when a plot is zoomed), so a slide drawn larger
+    than the screen had them at their on-screen size."""
+    scene = widget.scene() if hasattr(widget, "scene") else None
+    legends = [item for item in (scene.items() if scene is not None else [])
+               if isinstance(item, pg.LegendItem)
+               and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations]
+    for legend in legends:
+        legend.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, False)
+    try:
+        yield
+    finally:
+        for legend in legends:
+            legend.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+
+
 def write_widget_svg(widget, filename: str, title: str) -> None:
     """``widget`` drawn as vectors. pyqtgraph's SVGExporter cannot parse the paths current Qt
     writes; Qt's own SVG generator renders the same scene."""

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 import pytest
 from PIL import Image
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QGraphicsItem
 
 from maml_studio.checkpoint import load_checkpoint
 from maml_studio.cli import main
@@ -297,11 +298,17 @@ def test_a_slide_of_a_small_plot_fits_its_legend_and_leaves_the_plot_as_it_was(w
     at_draw = []
     draw = figure_export.draw_plots
 
+    def ignores_zoom():  # pyqtgraph's legends keep their size when the view is scaled
+        return bool(legend.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+
     def recording(painter, view, plots, *args):
-        at_draw.append((item.geometry().width(), plot.width(), legend.columnCount))
+        at_draw.append((item.geometry().width(), plot.width(), legend.columnCount, ignores_zoom()))
         return draw(painter, view, plots, *args)
     monkeypatch.setattr(figure_export, "draw_plots", recording)
+    assert ignores_zoom()
     assert window.export_figure(tmp_path / "small.png")
-    (drawn_width, widget_width, drawn_columns), = at_draw
+    (drawn_width, widget_width, drawn_columns, fixed_size), = at_draw
     assert drawn_width <= widget_width and drawn_columns < columns  # the legend in fewer columns
+    assert not fixed_size  # scaled up with the rest of the slide
     assert item.geometry().width() == plot.width() and legend.columnCount == columns
+    assert ignores_zoom()
