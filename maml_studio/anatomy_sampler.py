@@ -90,7 +90,7 @@ class AnatomySampler:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="maml-anatomy", daemon=True)
             self._thread.start()
-            wait_at_exit(self)
+            wait_at_exit(self.ask_to_stop, self.wait)
         return self
 
     def wake(self) -> None:
@@ -102,10 +102,14 @@ class AnatomySampler:
         self.wake()
 
     def stop(self, timeout: float | None = 5.0) -> None:
-        self._stopped.set()
-        self._wake.set()
+        self.ask_to_stop()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def ask_to_stop(self) -> None:
+        """End the thread after the sample under way (if any)."""
+        self._stopped.set()
+        self._wake.set()
 
     def wait(self) -> None:
         """Until the sample under way (if any) has ended; after `stop`, at exit."""

@@ -2,8 +2,8 @@
 
 An interpreter that shuts down while another thread is inside torch aborts the
 process ("terminate called without an active exception"). Objects that own such
-a thread register here; at exit each is asked to stop and its computation under
-way, if any, is waited for.
+a thread register a way to ask it to stop and a way to wait for it; at exit each
+is asked, then waited for (a computation under way finishes first).
 """
 
 from __future__ import annotations
@@ -11,28 +11,29 @@ from __future__ import annotations
 import atexit
 import contextlib
 import weakref
-from typing import Protocol
+from collections.abc import Callable
+
+_registered: list[tuple[weakref.WeakMethod, weakref.WeakMethod]] = []
+_handler_installed = False
 
 
-class Stoppable(Protocol):
-    def stop(self, timeout: float | None = ...) -> None: ...
-
-    def wait(self) -> None: ...
-
-
-_owners: weakref.WeakSet = weakref.WeakSet()
-
-
-def wait_at_exit(owner: Stoppable) -> None:
-    _owners.add(owner)
+def wait_at_exit(stop: Callable[[], object], wait: Callable[[], object]) -> None:
+    """``stop`` and ``wait``: bound methods of the owner, held weakly (an owner that is gone
+    has nothing left to wait for)."""
+    global _handler_installed
+    if not _handler_installed:  # installed late, so it runs before Qt's own exit handlers
+        atexit.register(_stop_and_wait)
+        _handler_installed = True
+    _registered.append((weakref.WeakMethod(stop), weakref.WeakMethod(wait)))
 
 
-@atexit.register
-def _wait_for_owners() -> None:
-    owners = list(_owners)
-    for owner in owners:
-        with contextlib.suppress(Exception):  # an owner half torn down: nothing left to wait for
-            owner.stop(timeout=0)
-    for owner in owners:
-        with contextlib.suppress(Exception):
-            owner.wait()
+def _stop_and_wait() -> None:
+    calls = [(stop(), wait()) for stop, wait in _registered]
+    for stop, _ in calls:
+        if stop is not None:
+            with contextlib.suppress(Exception):  # an owner half torn down: nothing to ask
+                stop()
+    for _, wait in calls:
+        if wait is not None:
+            with contextlib.suppress(Exception):
+                wait()

@@ -215,14 +215,15 @@ class Trainer:
         began = time.perf_counter()
         last_report, report_iteration, report_time = 0.0, start, began
         rate = 0.0
-        iteration = reported = start
+        iteration = start
         losses: list[float] | None = None
+        pause_reported = False
         while iteration < cfg.iterations:
             if self._stop.is_set():
                 break
             if not self._running.is_set():
-                if losses is not None and reported < iteration:  # report where it pauses
-                    reported = iteration
+                if losses is not None and not pause_reported:  # report where it pauses, once
+                    pause_reported = True
                     yield Progress(iteration, cfg.iterations, losses[0],
                                    losses[1] if len(losses) > 1 else None, rate,
                                    time.perf_counter() - began)
@@ -235,6 +236,7 @@ class Trainer:
                 report_time = time.perf_counter()
                 report_iteration = iteration
                 continue
+            pause_reported = False
             if compiler is not None and compiler.done:
                 yield self._compile_outcome(compiler)
                 compiled, compiler = compiler.ready(), None
@@ -268,7 +270,7 @@ class Trainer:
                 if now > report_time:
                     rate = (iteration - report_iteration) / (now - report_time)
                     report_iteration, report_time = iteration, now
-                last_report, reported = now, iteration
+                last_report = now
                 yield Progress(iteration, cfg.iterations, losses[0],
                                losses[1] if len(losses) > 1 else None, rate, now - began)
 

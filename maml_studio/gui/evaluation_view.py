@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from maml_studio.evaluation_curves import EvaluationCurves, evaluation_curves, write_curves_csv
+from maml_studio.exit_guard import wait_at_exit
 from maml_studio.gui.legend_below import legend_below
 from maml_studio.gui.plot_axes import IntegerAxis
 from maml_studio.gui.statistic_chooser import statistic_chooser
@@ -55,6 +56,7 @@ class EvaluationView(QWidget):
         self.result: EvaluationCurves | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        wait_at_exit(self.ask_to_stop, self.wait)
         self._relay = _Relay()
         self._relay.progress.connect(self._progress, Qt.ConnectionType.QueuedConnection)
         self._relay.finished.connect(self._finished, Qt.ConnectionType.QueuedConnection)
@@ -139,8 +141,12 @@ class EvaluationView(QWidget):
         return True
 
     def stop(self) -> None:
-        self._stop.set()
+        self.ask_to_stop()
         self.status.setText("Stopping after the run being evaluated…")
+
+    def ask_to_stop(self) -> None:
+        """End the evaluation after the run being evaluated."""
+        self._stop.set()
 
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:

@@ -161,23 +161,25 @@ def export_plots(view: QWidget, plots: list, restyle: Callable[[float], None], p
     slide_scale = max(font_scale, SLIDE_TEXT_PX * points_per_px / (BASE_POINTS * scale))
     image = QImage(width, height, QImage.Format.Format_ARGB32)
     image.fill(QColor(_background(theme)))
-    restyle(slide_scale)  # larger text for the slide, laid out before drawing
-    _settle(view)
-    columns = [_fit_legend(plot) for plot in plots]  # once the larger text is laid out
-    _settle(view, plots)
+    columns: list[int | None] = []  # each plot's legend columns, to put back
     painter = QPainter(image)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     try:
+        restyle(slide_scale)  # larger text for the slide, laid out before drawing
+        _settle(view)
+        for plot in plots:  # once the larger text is laid out
+            columns.append(_fit_legend(plot))
+        _settle(view, plots)
         with ExitStack() as stack:
             for plot in plots:
                 stack.enter_context(uncached(plot))
                 stack.enter_context(legends_scaled(plot))
             origin = QPointF((width - area.width() * scale) / 2, (height - area.height() * scale) / 2)
             draw_plots(painter, view, plots, area, origin, scale)
-    finally:
+    finally:  # the window as it was, whatever happened
         painter.end()
-        restyle(font_scale)  # as it was on screen
-        for plot, count in zip(plots, columns, strict=True):
+        restyle(font_scale)
+        for plot, count in zip(plots, columns, strict=False):
             _fit_legend(plot, count)
         _settle(view, plots)
 

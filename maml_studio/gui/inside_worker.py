@@ -41,7 +41,7 @@ class LatestWorker(QObject):
         self._relay.failed.connect(self.failed, Qt.ConnectionType.QueuedConnection)
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
-        wait_at_exit(self)
+        wait_at_exit(self.ask_to_stop, self.wait)
 
     @property
     def busy(self) -> bool:
@@ -56,11 +56,15 @@ class LatestWorker(QObject):
             self._condition.notify()
 
     def stop(self, timeout: float | None = 5.0) -> None:
+        self.ask_to_stop()
+        self._thread.join(timeout)
+
+    def ask_to_stop(self) -> None:
+        """End the thread after the computation under way (if any); no new one starts."""
         with self._condition:
             self._stopped = True
             self._pending = None
             self._condition.notify()
-        self._thread.join(timeout)
 
     def wait(self) -> None:
         """Until the computation under way (if any) has ended; after `stop`, at exit."""

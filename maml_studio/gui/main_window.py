@@ -467,6 +467,9 @@ class MainWindow(WindowView, WindowInside, WindowFiles, WindowDialogs, WindowSwe
     def wait_for_background_work(self) -> None:
         """After closing: until the threads' computations under way have ended (a process that
         exits while torch computes on another thread aborts)."""
+        self.controller.shutdown()  # asked already when the window closed; not if it never did
+        self._shutdown_inside()
+        self.evaluation.ask_to_stop()
         self.controller.wait_for_stopped_runs()
         self._wait_for_inside()
         self.evaluation.wait()

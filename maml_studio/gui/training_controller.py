@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from maml_studio.config import ConfigError, ExperimentConfig
+from maml_studio.exit_guard import wait_at_exit
 from maml_studio.history import History
 from maml_studio.model import Params
 from maml_studio.training import CompileStatus, Finished, Progress, Trainer, Validation
@@ -151,6 +152,7 @@ class TrainingController(QObject):
         self.paused = False
         self.optimizer_state: dict | None = None  # of the last finished run, to continue it
         self._retiring: list[tuple[QThread, TrainingWorker]] = []  # stopped, ending their step
+        wait_at_exit(self.shutdown, self.wait_for_stopped_runs)  # a script that never quits Qt
 
     @property
     def running(self) -> bool:
