@@ -137,9 +137,9 @@ class WindowInside:
         """Ask the views' threads to end, without waiting: a computation under way finishes
         on its own thread (`_wait_for_inside` waits for it at exit)."""
         self._training_live = False
-        self.anatomy_sampler.stop(timeout=0)
+        self.anatomy_sampler.ask_to_stop()
         for worker in (self._still_worker, self._inner_worker, self._slice_worker):
-            worker.stop(timeout=0)
+            worker.ask_to_stop()
 
     def _wait_for_inside(self) -> None:
         self.anatomy_sampler.wait()
