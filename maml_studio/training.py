@@ -212,6 +212,18 @@ class Trainer:
         if start % SAMPLE_CHUNK:
             batches = self._sample_chunk(data)[start % SAMPLE_CHUNK:]
 
+        # A run stopped inside a validation owes it: a run straight through has it.
+        if start and start % cfg.validate_every == 0 and \
+                all(row[0] != start for row in self.history.validation):
+            validation = self._validate(start, validation_tasks)
+            if validation is None:  # stopped inside it again
+                yield Finished("stopped", start, f"Stopped at iteration {start:,}.")
+                return
+            yield validation
+            if not math.isfinite(validation.after):
+                yield self._diverged_adaptation(start)
+                return
+
         began = time.perf_counter()
         last_report, report_iteration, report_time = 0.0, start, began
         rate = 0.0

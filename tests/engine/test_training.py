@@ -2,6 +2,7 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -308,3 +309,36 @@ assert compilation.pending_compiles() == 1
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert marker.read_text() == "done"
+
+
+def test_a_run_stopped_inside_a_validation_continues_with_it(small_config, monkeypatch):
+    """Stopped while validating at iteration 100, then continued: the validation is made up, so
+    the continued run equals a run straight through."""
+    small_config.training.iterations = 150
+    small_config.training.validate_every = 50
+    full = Trainer(small_config)
+    _run(full)
+
+    original = Trainer._validate
+
+    def stopped_at_100(self, iteration, tasks):
+        if iteration == 100:
+            self.stop()  # the user's Stop arrives while this validation runs
+        return original(self, iteration, tasks)
+    monkeypatch.setattr(Trainer, "_validate", stopped_at_100)
+    first = Trainer(small_config)
+    events = _run(first)
+    assert events[-1].status == "stopped" and first.history.iterations == 100
+    assert [row[0] for row in first.history.validation] == [50]  # the one at 100 never finished
+    monkeypatch.setattr(Trainer, "_validate", original)
+
+    snapshot = first.snapshot()
+    rest = Trainer(small_config, state=snapshot["state"], baseline_state=snapshot["baseline"],
+                   history=first.history.copy(), optimizer_state=first.optimizer_state())
+    events = _run(rest)
+    assert events[-1].status == "completed"
+    assert [e.iteration for e in events if isinstance(e, Validation)] == [100, 150]
+    assert rest.history.train_loss == pytest.approx(full.history.train_loss, rel=1e-5)
+    assert [row[0] for row in rest.history.validation] == [50, 100, 150]
+    np.testing.assert_allclose(np.array(rest.history.validation, dtype=float),
+                               np.array(full.history.validation, dtype=float), rtol=1e-5)
