@@ -24,6 +24,7 @@ def wait_at_exit(stop: Callable[[], object], wait: Callable[[], object]) -> None
     if not _handler_installed:  # installed late, so it runs before Qt's own exit handlers
         atexit.register(_stop_and_wait)
         _handler_installed = True
+    _registered[:] = [(s, w) for s, w in _registered if s() is not None]  # owners gone
     _registered.append((weakref.WeakMethod(stop), weakref.WeakMethod(wait)))
 
 

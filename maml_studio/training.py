@@ -212,17 +212,14 @@ class Trainer:
         if start % SAMPLE_CHUNK:
             batches = self._sample_chunk(data)[start % SAMPLE_CHUNK:]
 
-        # A run stopped inside a validation owes it: a run straight through has it.
-        if start and start % cfg.validate_every == 0 and \
-                all(row[0] != start for row in self.history.validation):
-            validation = self._validate(start, validation_tasks)
-            if validation is None:  # stopped inside it again
-                yield Finished("stopped", start, f"Stopped at iteration {start:,}.")
-                return
-            yield validation
-            if not math.isfinite(validation.after):
-                yield self._diverged_adaptation(start)
-                return
+        def validates_at(iteration: int) -> bool:
+            return iteration % cfg.validate_every == 0 or iteration == cfg.iterations
+
+        # A run stopped inside a validation owes it: a run straight through has it. (Stopped
+        # inside it again, the loop below ends at once.)
+        owed = start and validates_at(start) and all(row[0] != start for row in self.history.validation)
+        if owed and (yield from self._validation_events(start, validation_tasks)) == "diverged":
+            return
 
         began = time.perf_counter()
         last_report, report_iteration, report_time = 0.0, start, began
@@ -269,13 +266,11 @@ class Trainer:
             if len(losses) > 1:
                 self.history.baseline_loss.append(losses[1])
 
-            if iteration % cfg.validate_every == 0 or iteration == cfg.iterations:
-                validation = self._validate(iteration, validation_tasks)
-                if validation is None:  # stopped inside the validation
+            if validates_at(iteration):
+                outcome = yield from self._validation_events(iteration, validation_tasks)
+                if outcome == "stopped":
                     break
-                yield validation
-                if not math.isfinite(validation.after):
-                    yield self._diverged_adaptation(iteration)
+                if outcome == "diverged":
                     return
             now = time.perf_counter()
             if now - last_report >= self.progress_interval or iteration == cfg.iterations:
@@ -348,6 +343,18 @@ class Trainer:
         """What the meta-step takes besides states and tasks: MAML++'s multi-step loss weights."""
         weights = getattr(self.experiment.learner, "step_weights", lambda _: None)(iteration)
         return () if weights is None else (weights.to(self.device),)
+
+    def _validation_events(self, iteration: int, tasks: TaskBatch):
+        """Yield the validation at ``iteration`` (and the divergence it shows, if any); return
+        "stopped" (stopped inside it), "diverged" or None."""
+        validation = self._validate(iteration, tasks)
+        if validation is None:
+            return "stopped"
+        yield validation
+        if not math.isfinite(validation.after):
+            yield self._diverged_adaptation(iteration)
+            return "diverged"
+        return None
 
     def _validate(self, iteration: int, tasks: TaskBatch) -> Validation | None:
         """Scores before and after adapting, in chunks of tasks; None if stopped meanwhile.
